@@ -1,0 +1,1 @@
+"""Command modules of `python -m study`; see `study.cli`."""

@@ -1,0 +1,81 @@
+"""Every setting of VTT Studio, declared once with its default and help.
+
+Settings come from environment variables. `SETTINGS` is the single declaration; the README's
+settings table is checked against it by a test.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str
+    help: str
+
+    def value(self) -> str:
+        return os.environ.get(self.name, self.default)
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "VTT_DATA_DIR", "instance", "Folder for the SQLite database, assets and generated files."
+    ),
+    Setting(
+        "VTT_DATABASE_URL",
+        "",
+        "SQLAlchemy URL of the database; empty means SQLite at VTT_DATA_DIR/vtt.sqlite3. "
+        "Example: postgresql+psycopg://postgres@127.0.0.1:5432/test",
+    ),
+    Setting(
+        "VTT_ADMIN_PASSWORD",
+        "",
+        "Coordinator password; empty means one is generated on first start and printed once "
+        "in the server log. Only a salted hash is stored.",
+    ),
+    Setting(
+        "VTT_PUBLIC_URL",
+        "http://localhost:8501",
+        "Address readers open; personal links are <VTT_PUBLIC_URL>/?code=...",
+    ),
+    Setting("VTT_RENDER_SIZE", "256", "Pixel size of the square display render of every image."),
+    Setting(
+        "VTT_MAX_IMAGE_PIXELS",
+        "50000000",
+        "Largest image (pixels per slice times slices) accepted on import; bigger ones are "
+        "refused before they are decoded.",
+    ),
+    Setting(
+        "VTT_MAX_UPLOAD_MB",
+        "200",
+        "Largest file accepted by the app's upload widgets, in megabytes.",
+    ),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def get(name: str) -> str:
+    """The current value of a declared setting (environment, else its default)."""
+    return _BY_NAME[name].value()
+
+
+def data_dir() -> Path:
+    return Path(get("VTT_DATA_DIR")).resolve()
+
+
+def database_url() -> str:
+    url = get("VTT_DATABASE_URL")
+    return url or f"sqlite:///{data_dir() / 'vtt.sqlite3'}"
+
+
+def render_size() -> int:
+    return int(get("VTT_RENDER_SIZE"))
+
+
+def max_image_pixels() -> int:
+    return int(get("VTT_MAX_IMAGE_PIXELS"))

@@ -1,0 +1,1 @@
+"""Command modules of `python -m synth`; see `study.cli` for the convention."""

@@ -1,0 +1,153 @@
+"""The database: migrations, pragmas and the invariants kept by constraints."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import inspect, select, text
+from sqlalchemy.exc import IntegrityError, StatementError
+
+from study.db import migrate, transaction
+from study.imaging.types import Intensity, Origin, Sequence
+from study.models import (
+    Answer,
+    AnswerRevision,
+    Asset,
+    Case,
+    CaseKind,
+    CaseOrigin,
+    Question,
+    QuestionKind,
+    Reader,
+    Study,
+)
+
+SHA = "a" * 64
+
+
+def make_asset(sha: str = SHA, **overrides) -> Asset:
+    fields = {
+        "origin": Origin.REAL,
+        "sequence": Sequence.T2W,
+        "lesion": 1,
+        "patient_id": "P1",
+        "pair_key": "P1-s1",
+        "intensity": Intensity.RAW,
+        "source_sha256": sha,
+        "source_path": "/x.png",
+        "canonical_sha256": "c" * 64,
+        "display_sha256": "d" * 64,
+        "rows": 8,
+        "cols": 8,
+        "spacing_row_mm": 1.0,
+        "spacing_col_mm": 1.0,
+    }
+    fields.update(overrides)
+    return Asset(**fields)
+
+
+def make_study_with_answerable(engine) -> tuple[int, int, int]:
+    with transaction(engine) as session:
+        study = Study(name="s")
+        session.add(study)
+        session.flush()
+        question = Question(
+            study_id=study.id, position=1, kind=QuestionKind.REAL_OR_SYNTHETIC, wording="?"
+        )
+        case = Case(
+            study_id=study.id,
+            public_id="c1",
+            kind=CaseKind.SINGLE,
+            origin=CaseOrigin.REAL,
+            sequence="T2W",
+        )
+        reader = Reader(study_id=study.id, alias="r1")
+        session.add_all([question, case, reader])
+        session.flush()
+        return reader.id, case.id, question.id
+
+
+def test_migration_creates_every_table_and_is_idempotent(engine):
+    tables = set(inspect(engine).get_table_names())
+    assert {
+        "assets",
+        "cases",
+        "case_assets",
+        "studies",
+        "questions",
+        "readers",
+        "assignments",
+        "answers",
+        "answer_revisions",
+        "accounts",
+        "jobs",
+        "alembic_version",
+    } <= tables
+    migrate(engine)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path):
+    from study.db import open_database
+
+    engine = open_database(f"sqlite:///{tmp_path / 'x.sqlite3'}")
+    with engine.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+
+
+def test_asset_source_sha256_is_unique(engine):
+    with transaction(engine) as session:
+        session.add(make_asset())
+    with pytest.raises(IntegrityError), transaction(engine) as session:
+        session.add(make_asset(patient_id="other"))
+    with transaction(engine) as session:
+        assert len(session.scalars(select(Asset)).all()) == 1
+
+
+def test_one_answer_per_reader_case_question(engine):
+    reader_id, case_id, question_id = make_study_with_answerable(engine)
+    with transaction(engine) as session:
+        session.add(
+            Answer(reader_id=reader_id, case_id=case_id, question_id=question_id, value="a")
+        )
+    with pytest.raises(IntegrityError), transaction(engine) as session:
+        session.add(
+            Answer(reader_id=reader_id, case_id=case_id, question_id=question_id, value="b")
+        )
+    with transaction(engine) as session:
+        answers = session.scalars(select(Answer)).all()
+        assert [a.value for a in answers] == ["a"]
+
+
+def test_answer_revisions_are_numbered_uniquely(engine):
+    reader_id, case_id, question_id = make_study_with_answerable(engine)
+    with transaction(engine) as session:
+        answer = Answer(reader_id=reader_id, case_id=case_id, question_id=question_id, value="a")
+        answer.revisions.append(AnswerRevision(revision=1, value="a"))
+        session.add(answer)
+    with pytest.raises(IntegrityError), transaction(engine) as session:
+        session.add(AnswerRevision(answer_id=answer.id, revision=1, value="b"))
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("origin", "fake"), ("sequence", "CT"), ("intensity", "odd")],
+)
+def test_enumerations_are_checked_by_the_database(engine, column, value):
+    # Raw SQL bypasses the ORM's own validation: the CHECK constraint must refuse it.
+    with transaction(engine) as session:
+        session.add(make_asset())
+    with pytest.raises(IntegrityError), engine.begin() as connection:
+        connection.execute(text(f"UPDATE assets SET {column} = :v"), {"v": value})
+
+
+@pytest.mark.parametrize(("column", "value"), [("lesion", 2), ("pirads", 7)])
+def test_lesion_and_pirads_ranges_are_checked(engine, column, value):
+    with pytest.raises(IntegrityError), transaction(engine) as session:
+        session.add(make_asset(**{column: value}))
+
+
+def test_orm_refuses_unknown_enum_strings(engine):
+    with pytest.raises((StatementError, LookupError)), transaction(engine) as session:
+        session.add(make_asset(origin="imaginary"))
