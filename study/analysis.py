@@ -1,0 +1,87 @@
+"""The tidy answers table: one row per reader x case x question, joined with the ground truth.
+
+Every statistic, table, plot and export is computed from this frame (see `study.stats`).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import selectinload
+
+from study.db import transaction
+from study.imaging.types import Origin
+from study.models import Answer, Case, CaseAsset, CaseKind, Question, Reader
+
+TIDY_COLUMNS = [
+    "reader",
+    "reader_id",
+    "experience_years",
+    "case_id",
+    "case_public_id",
+    "question_id",
+    "question_kind",
+    "question",
+    "value",
+    "origin",
+    "sequence",
+    "lesion",
+    "paired",
+    "practice",
+    "repeat",
+    "repeat_of",
+    "correct_side",
+    "time_s",
+    "revisions",
+    "saved_at",
+]
+
+
+def _real_side(case: Case) -> str | None:
+    """For a two-alternative case, the viewport ('left'/'right') that shows the real image."""
+    if case.kind != CaseKind.TWO_AFC:
+        return None
+    sides = [view.viewport for view in case.views if view.asset.origin == Origin.REAL]
+    return sides[0] if len(sides) == 1 else None
+
+
+def tidy_answers(engine: Engine, study_id: int) -> pd.DataFrame:
+    """All answers of a study with the truth of their cases, as the statistics expect them."""
+    with transaction(engine) as session:
+        answers = session.execute(
+            select(Answer, Reader, Question, Case)
+            .join(Reader, Reader.id == Answer.reader_id)
+            .join(Question, Question.id == Answer.question_id)
+            .join(Case, Case.id == Answer.case_id)
+            .where(Case.study_id == study_id)
+            .options(selectinload(Case.views).selectinload(CaseAsset.asset))
+            .order_by(Reader.alias, Case.id, Question.position)
+        ).all()
+        rows = [
+            {
+                "reader": reader.alias,
+                "reader_id": reader.id,
+                "experience_years": reader.experience_years,
+                "case_id": case.id,
+                "case_public_id": case.public_id,
+                "question_id": question.id,
+                "question_kind": str(question.kind),
+                "question": question.wording,
+                "value": answer.value,
+                "origin": str(case.origin),
+                "sequence": case.sequence,
+                "lesion": case.lesion,
+                "paired": case.kind == CaseKind.PAIRED,
+                "practice": case.practice,
+                "repeat": case.repeat_of_id is not None,
+                "repeat_of": case.repeat_of_id,
+                "correct_side": _real_side(case),
+                "time_s": answer.time_on_case_s,
+                "revisions": answer.revision,
+                "saved_at": answer.last_saved_at,
+            }
+            for answer, reader, question, case in answers
+        ]
+    frame = pd.DataFrame(rows, columns=TIDY_COLUMNS)
+    frame["lesion"] = frame["lesion"].astype("Int64")
+    return frame

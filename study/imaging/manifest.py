@@ -1,0 +1,388 @@
+"""Manifests: CSV files listing the images to import, validated in full before any is returned.
+
+Columns (header names are case-insensitive; unknown columns are refused so that a misspelt
+optional column cannot be ignored silently):
+
+- required: path, origin, sequence, lesion, patient_id (patient_id may be empty for synthetic
+  rows only);
+- optional: slice_index, slices, series, pair_key, pirads, intensity;
+- provenance (synthetic rows only): generator, prompt, seed, checkpoint_sha256, sampler, steps,
+  guidance, condition_sha256.
+
+`path` is an image file, a volume (NIfTI, MetaImage) or a DICOM folder. Relative paths resolve
+against the manifest's folder and may not leave it; absolute paths only with allow_absolute.
+For a volume or series `slice_index` takes that one slice (instead of `slices`); for a 2D
+picture it records which slice the picture shows. Enumerations are read case-insensitively
+(with aliases such as t2, hbv, high-b, yes/no) and stored canonical.
+
+Every problem of every row is collected into one ManifestError, one line per problem:
+``<manifest>: line <n>: <file>: <problem>``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+
+from study.imaging.canonical import as_canonical, read_canonical
+from study.imaging.errors import ImagingError, ManifestError, one_line
+from study.imaging.load import PICTURE_SUFFIXES, load_slices, validate_slice_spec
+from study.imaging.normalise import normalise
+from study.imaging.types import (
+    Intensity,
+    Lesion,
+    Origin,
+    Sequence,
+    parse_intensity,
+    parse_lesion,
+    parse_origin,
+    parse_sequence,
+)
+
+REQUIRED_COLUMNS = ("path", "origin", "sequence", "lesion", "patient_id")
+OPTIONAL_COLUMNS = ("slice_index", "slices", "series", "pair_key", "pirads", "intensity")
+PROVENANCE_COLUMNS = (
+    "generator",
+    "prompt",
+    "seed",
+    "checkpoint_sha256",
+    "sampler",
+    "steps",
+    "guidance",
+    "condition_sha256",
+)
+COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS + PROVENANCE_COLUMNS
+DEFAULT_SLICES = "central:10"
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class ManifestRow:
+    """One validated manifest row; `path` is resolved, enumerations are canonical."""
+
+    line: int
+    path: Path
+    origin: Origin
+    sequence: Sequence
+    lesion: Lesion
+    patient_id: str
+    slices: str
+    series: str | None
+    slice_index: int | None
+    pair_key: str
+    pirads: int | None
+    intensity: Intensity
+    provenance: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ManifestSlice:
+    """One 2D canonical image of a manifest row, ready to store."""
+
+    row: ManifestRow
+    slice_index: int
+    source_sha256: str
+    canonical: np.ndarray
+    spacing_mm: tuple[float, float]
+    shape: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class _Problem:
+    line: int
+    text: str
+
+
+def read_manifest(path: Path, *, allow_absolute: bool = True) -> list[ManifestRow]:
+    """Every row of the manifest at `path`, validated; ManifestError lists all problems."""
+    rows, problems = _parse_manifest(path, allow_absolute)
+    _raise_if_any(problems)
+    return rows
+
+
+def load_manifest(
+    path: Path,
+    *,
+    allow_absolute: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+    max_pixels: int | None = None,
+) -> list[ManifestSlice]:
+    """Every 2D slice of every row, canonical (normalised unless intensity=canonical).
+
+    All rows are read and loaded before anything is returned; the problems of all of them are
+    raised together. `progress(done_rows, total_rows)` follows the loading.
+    """
+    rows, problems = _parse_manifest(path, allow_absolute)
+    loaded: list[ManifestSlice] = []
+    if progress:
+        progress(0, len(rows))
+    for done, row in enumerate(rows, start=1):
+        try:
+            loaded.extend(_load_row(row, max_pixels))
+        except ImagingError as e:
+            problems.append(_Problem(row.line, f"{path}: line {row.line}: {e}"))
+        if progress:
+            progress(done, len(rows))
+    _raise_if_any(problems)
+    return loaded
+
+
+def _raise_if_any(problems: list[_Problem]) -> None:
+    if problems:
+        ordered = sorted(problems, key=lambda p: p.line)
+        raise ManifestError("\n".join(p.text for p in ordered))
+
+
+def _load_row(row: ManifestRow, max_pixels: int | None) -> list[ManifestSlice]:
+    picture = row.path.name.lower().endswith(PICTURE_SUFFIXES)
+    slices = row.slices
+    if row.slice_index is not None and not picture:
+        slices = f"{row.slice_index}:{row.slice_index + 1}"
+    sources = load_slices(row.path, slices=slices, series=row.series, max_pixels=max_pixels)
+    out = []
+    for source in sources:
+        if row.intensity == Intensity.RAW:
+            canonical = normalise(source.array, row.sequence)
+        elif picture:
+            canonical = read_canonical(row.path, max_pixels=max_pixels)
+        else:
+            canonical = as_canonical(source.array, f"{row.path} slice {source.slice_index}")
+        index = row.slice_index if picture and row.slice_index is not None else source.slice_index
+        out.append(
+            ManifestSlice(
+                row=row,
+                slice_index=index,
+                source_sha256=source.source_sha256,
+                canonical=canonical,
+                spacing_mm=source.spacing_mm,
+                shape=(int(canonical.shape[0]), int(canonical.shape[1])),
+            )
+        )
+    return out
+
+
+def _parse_manifest(path: Path, allow_absolute: bool) -> tuple[list[ManifestRow], list[_Problem]]:
+    """The valid rows and the problems of all others (and of the header)."""
+    text = _read_text(path)
+    records = csv.reader(io.StringIO(text))
+    try:
+        header = next(records, None)
+    except csv.Error as e:
+        raise ManifestError(f"{path}: line 1: the header is not valid CSV ({one_line(e)})") from e
+    if header is None or not any(cell.strip() for cell in header):
+        raise ManifestError(
+            f"{path}: line 1: the manifest is empty; write a header "
+            f"({', '.join(REQUIRED_COLUMNS)}) and one row per image"
+        )
+    columns = [cell.strip().lower() for cell in header]
+    problems = _header_problems(path, columns)
+    if problems:
+        return [], problems
+    rows: list[ManifestRow] = []
+    path_column = columns.index("path")
+    seen_rows = 0
+    try:
+        for cells in records:
+            line = records.line_num
+            if not any(cell.strip() for cell in cells):
+                continue
+            seen_rows += 1
+            if len(cells) != len(columns):
+                file = cells[path_column].strip() if path_column < len(cells) else ""
+                problems.append(
+                    _Problem(
+                        line,
+                        f"{path}: line {line}: {file or '(no path)'}: has {len(cells)} fields, "
+                        f"the header has {len(columns)}; quote fields that contain commas",
+                    )
+                )
+                continue
+            values = {c: v.strip() for c, v in zip(columns, cells, strict=True)}
+            row, row_problems = _parse_row(path, line, values, allow_absolute)
+            problems.extend(row_problems)
+            if row is not None:
+                rows.append(row)
+    except csv.Error as e:
+        problems.append(
+            _Problem(
+                records.line_num, f"{path}: line {records.line_num}: not valid CSV ({one_line(e)})"
+            )
+        )
+    if seen_rows == 0 and not problems:
+        problems.append(
+            _Problem(1, f"{path}: line 1: the manifest has a header but no rows; add one per image")
+        )
+    return rows, problems
+
+
+def _read_text(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as e:
+        raise ManifestError(f"{path}: the manifest does not exist; check the path") from e
+    except OSError as e:
+        raise ManifestError(f"{path}: the manifest cannot be read ({e.strerror})") from e
+    try:
+        # utf-8-sig: spreadsheet programs put a byte-order mark before the header.
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ManifestError(
+            f"{path}: the manifest is not UTF-8 text ({e.reason} at byte {e.start}); "
+            "save it as CSV UTF-8"
+        ) from e
+
+
+def _header_problems(path: Path, columns: list[str]) -> list[_Problem]:
+    problems = []
+    for column in REQUIRED_COLUMNS:
+        if column not in columns:
+            problems.append(
+                _Problem(
+                    1,
+                    f"{path}: line 1: missing required column {column!r}; the header needs "
+                    f"{', '.join(REQUIRED_COLUMNS)}",
+                )
+            )
+    for column in sorted({c for c in columns if columns.count(c) > 1}):
+        problems.append(_Problem(1, f"{path}: line 1: column {column!r} appears more than once"))
+    for number, column in enumerate(columns, start=1):
+        if not column:
+            problems.append(
+                _Problem(
+                    1,
+                    f"{path}: line 1: column {number} has no name; name it or remove it "
+                    "(a trailing comma makes an empty column)",
+                )
+            )
+        elif column not in COLUMNS:
+            problems.append(
+                _Problem(
+                    1,
+                    f"{path}: line 1: unknown column {column!r}; known columns are "
+                    f"{', '.join(COLUMNS)}",
+                )
+            )
+    return problems
+
+
+def _resolve(manifest: Path, text: str, allow_absolute: bool) -> Path:
+    """The file a row names; ValueError says why it may not be used."""
+    if not text:
+        raise ValueError("path is empty; name an image file, volume or DICOM folder")
+    folder = manifest.resolve().parent
+    given = Path(text)
+    if given.is_absolute():
+        if not allow_absolute:
+            raise ValueError(
+                "absolute paths are not allowed in this manifest; use a path relative to "
+                f"the manifest folder {folder}"
+            )
+        resolved = given.resolve()
+    else:
+        resolved = (folder / given).resolve()
+        if not resolved.is_relative_to(folder):
+            raise ValueError(
+                f"path leaves the manifest folder {folder}; put the file inside that folder"
+            )
+    if not resolved.exists():
+        raise ValueError(f"does not exist ({resolved}); check the path")
+    return resolved
+
+
+def _parse_int(text: str, what: str, low: int, high: int | None = None) -> int | None:
+    if not text:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"{what} {text!r} is not a whole number") from None
+    if value < low or (high is not None and value > high):
+        bounds = f"{low} to {high}" if high is not None else f"at least {low}"
+        raise ValueError(f"{what} {value} is out of range: use {bounds}")
+    return value
+
+
+def _parse_provenance(values: dict[str, str]) -> dict[str, str]:
+    provenance = {c: values[c] for c in PROVENANCE_COLUMNS if values.get(c)}
+    for column in ("seed", "steps"):
+        if column in provenance:
+            _parse_int(provenance[column], column, 0 if column == "seed" else 1)
+    if "guidance" in provenance:
+        try:
+            float(provenance["guidance"])
+        except ValueError:
+            raise ValueError(f"guidance {provenance['guidance']!r} is not a number") from None
+    for column in ("checkpoint_sha256", "condition_sha256"):
+        if column in provenance:
+            provenance[column] = provenance[column].lower()
+            if not _SHA256.fullmatch(provenance[column]):
+                raise ValueError(f"{column} {values[column]!r} is not a 64-digit hex sha256")
+    return provenance
+
+
+def _attempt(problems: list[str], prefix: str, parse: Callable[[], _T]) -> _T | None:
+    """`parse()`, or None with its error added to `problems`."""
+    try:
+        return parse()
+    except (ValueError, ImagingError) as e:
+        problems.append(f"{prefix}{e}")
+        return None
+
+
+def _parse_row(
+    manifest: Path, line: int, values: dict[str, str], allow_absolute: bool
+) -> tuple[ManifestRow | None, list[_Problem]]:
+    prefix = f"{manifest}: line {line}: {values['path'] or '(no path)'}: "
+    problems: list[str] = []
+    path = _attempt(problems, prefix, lambda: _resolve(manifest, values["path"], allow_absolute))
+    origin = _attempt(problems, prefix, lambda: parse_origin(values["origin"]))
+    sequence = _attempt(problems, prefix, lambda: parse_sequence(values["sequence"]))
+    lesion = _attempt(problems, prefix, lambda: parse_lesion(values["lesion"]))
+    intensity = _attempt(problems, prefix, lambda: parse_intensity(values.get("intensity", "")))
+    slices = _attempt(
+        problems, prefix, lambda: validate_slice_spec(values.get("slices") or DEFAULT_SLICES)
+    )
+    slice_index = _attempt(
+        problems, prefix, lambda: _parse_int(values.get("slice_index", ""), "slice_index", 0)
+    )
+    pirads = _attempt(
+        problems, prefix, lambda: _parse_int(values.get("pirads", ""), "pirads", 1, 5)
+    )
+    provenance = _attempt(problems, prefix, lambda: _parse_provenance(values))
+    patient_id = values["patient_id"]
+    if origin == Origin.REAL and not patient_id:
+        problems.append(f"{prefix}patient_id is empty; it is required for real images")
+    if origin == Origin.REAL and provenance:
+        problems.append(
+            f"{prefix}provenance columns ({', '.join(provenance)}) are for synthetic images only"
+        )
+    if values.get("slices") and slice_index is not None:
+        problems.append(f"{prefix}set either slices or slice_index, not both")
+    if problems:
+        return None, [_Problem(line, text) for text in problems]
+    assert path and origin and sequence and lesion is not None and intensity and slices
+    row = ManifestRow(
+        line=line,
+        path=path,
+        origin=origin,
+        sequence=sequence,
+        lesion=lesion,
+        patient_id=patient_id,
+        slices=slices,
+        series=values.get("series") or None,
+        slice_index=slice_index,
+        pair_key=values.get("pair_key", ""),
+        pirads=pirads,
+        intensity=intensity,
+        provenance=provenance or {},
+    )
+    return row, []

@@ -1,0 +1,131 @@
+"""Display renders: every asset becomes an 8-bit gray PNG of one fixed size and no metadata.
+
+Blinding rests on this module: real and synthetic images take the same path (window, zoom, pad
+to square, resize, quantise) and yield PNGs that differ only in their pixels. Pillow writes the
+PNG; `strip_png_metadata` then keeps only the IHDR, IDAT and IEND chunks, so no text, time,
+gamma or physical-size chunk can ever tell images apart.
+
+>>> png = render_png(np.zeros((128, 84), np.float32), size=256)
+>>> png[:8] == PNG_SIGNATURE
+True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import struct
+
+import numpy as np
+from PIL import Image
+
+from study import settings
+from study.imaging.errors import ImagingError
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# Chunks a grayscale PNG needs; everything else is metadata.
+PNG_IMAGE_CHUNKS = frozenset({b"IHDR", b"PLTE", b"IDAT", b"IEND"})
+
+
+def sha256_bytes(data: bytes) -> str:
+    """Hex sha256 of `data`."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def _as_image_2d(array: np.ndarray, what: str) -> np.ndarray:
+    values = np.asarray(array, dtype=np.float32)
+    if values.ndim != 2 or 0 in values.shape:
+        raise ImagingError(f"cannot {what} an array of shape {values.shape}: it must be 2D")
+    if not np.isfinite(values).all():
+        raise ImagingError(f"cannot {what} an array with NaN or infinite values")
+    return values
+
+
+def _pad_square(values: np.ndarray) -> np.ndarray:
+    """`values` centred on a square of zeros (the extra row or column goes bottom/right)."""
+    rows, cols = values.shape
+    side = max(rows, cols)
+    square = np.zeros((side, side), dtype=np.float32)
+    top, left = (side - rows) // 2, (side - cols) // 2
+    square[top : top + rows, left : left + cols] = values
+    return square
+
+
+def _resize(square: np.ndarray, size: int) -> np.ndarray:
+    if square.shape == (size, size):
+        return square.copy()
+    # Pillow's bilinear filter widens its support when shrinking, so downsizing averages over
+    # the covered area (no aliasing) and upsizing interpolates; both are deterministic.
+    image = Image.fromarray(np.ascontiguousarray(square, dtype=np.float32))
+    return np.asarray(image.resize((size, size), Image.Resampling.BILINEAR), dtype=np.float32)
+
+
+def fit_square(array: np.ndarray, size: int) -> np.ndarray:
+    """`array` padded to a square with 0 (aspect kept), then resized to size x size, float32.
+
+    >>> fit_square(np.ones((2, 4), np.float32), 4).tolist()[0]
+    [0.0, 0.0, 0.0, 0.0]
+    """
+    if size < 1:
+        raise ImagingError(f"cannot fit to size {size}: the size must be at least 1 pixel")
+    return _resize(_pad_square(_as_image_2d(array, "fit")), size)
+
+
+def strip_png_metadata(png: bytes) -> bytes:
+    """`png` with only its image chunks (IHDR, PLTE, IDAT, IEND); pixels untouched."""
+    if not png.startswith(PNG_SIGNATURE):
+        raise ImagingError("not a PNG stream: the signature is missing")
+    kept = [PNG_SIGNATURE]
+    offset = len(PNG_SIGNATURE)
+    while offset < len(png):
+        (length,) = struct.unpack(">I", png[offset : offset + 4])
+        end = offset + 12 + length
+        if png[offset + 4 : offset + 8] in PNG_IMAGE_CHUNKS:
+            kept.append(png[offset:end])
+        offset = end
+    return b"".join(kept)
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    """`image` as a PNG without metadata chunks; identical input gives identical bytes."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=6)
+    return strip_png_metadata(buffer.getvalue())
+
+
+def render_png(
+    canonical: np.ndarray,
+    *,
+    size: int | None = None,
+    window: tuple[float, float] | None = None,
+    zoom: float = 1.0,
+) -> bytes:
+    """The display PNG of a canonical array: mode L, size x size, no metadata chunks.
+
+    `window` = (center, width) in canonical units maps center - width/2 .. center + width/2 to
+    black .. white. `zoom` >= 1 keeps the central 1/zoom of the (square-padded) image, resized
+    back to `size`. Order: window, pad to square (black), zoom crop, resize, round to 8 bits.
+    """
+    side_out = settings.render_size() if size is None else size
+    if side_out < 1:
+        raise ImagingError(f"cannot render at size {side_out}: the size must be at least 1")
+    if not (math.isfinite(zoom) and zoom >= 1.0):
+        raise ImagingError(f"zoom {zoom} is not allowed: use a zoom of 1 or more")
+    values = _as_image_2d(canonical, "render")
+    if window is not None:
+        center, width = window
+        if not (math.isfinite(center) and math.isfinite(width) and width > 0):
+            raise ImagingError(
+                f"window (center {center}, width {width}) is not allowed: the width must be > 0"
+            )
+        values = (values - np.float32(center - width / 2)) / np.float32(width)
+    square = _pad_square(np.clip(values, 0.0, 1.0))
+    side = square.shape[0]
+    kept = max(1, round(side / zoom))
+    start = (side - kept) // 2
+    square = square[start : start + kept, start : start + kept]
+    scaled = np.clip(_resize(square, side_out), 0.0, 1.0)
+    # Round half up, the same for every asset.
+    levels = np.floor(scaled * 255.0 + 0.5).astype(np.uint8)
+    return png_bytes(Image.fromarray(levels))

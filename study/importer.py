@@ -1,0 +1,150 @@
+"""Import a manifest into the asset library: validate everything, then all or nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine, select
+
+from study import settings
+from study.db import transaction
+from study.imaging.canonical import canonical_to_bytes
+from study.imaging.errors import VTTError
+from study.imaging.manifest import ManifestSlice, load_manifest
+from study.imaging.render import render_png
+from study.imaging.types import Lesion
+from study.models import Asset
+from study.storage import AssetStore
+
+Progress = Callable[[str, int, int], None]
+
+# The fields that make an asset's identity; a re-import must agree on all of them.
+IDENTITY_FIELDS = (
+    "origin",
+    "sequence",
+    "lesion",
+    "pirads",
+    "patient_id",
+    "slice_index",
+    "pair_key",
+)
+
+
+class ImportConflictError(VTTError):
+    """A re-imported source whose metadata differ from what is stored."""
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    added: int
+    unchanged: int
+
+
+def asset_fields(item: ManifestSlice) -> dict[str, object]:
+    row = item.row
+    return {
+        "origin": row.origin,
+        "sequence": row.sequence,
+        "lesion": None if row.lesion == Lesion.UNKNOWN else int(row.lesion),
+        "pirads": row.pirads,
+        "patient_id": row.patient_id,
+        "slice_index": row.slice_index if row.slice_index is not None else item.slice_index,
+        "pair_key": row.pair_key,
+    }
+
+
+def _describe(item: ManifestSlice) -> str:
+    return f"{item.row.path} (line {item.row.line}, slice {item.slice_index})"
+
+
+def _conflicts(item: ManifestSlice, fields: dict[str, object], existing: Asset) -> str | None:
+    differing = [
+        f"{name}: stored {getattr(existing, name)!r}, manifest {fields[name]!r}"
+        for name in IDENTITY_FIELDS
+        if getattr(existing, name) != fields[name]
+    ]
+    if not differing:
+        return None
+    return f"{_describe(item)} was imported before with other metadata ({'; '.join(differing)})"
+
+
+def import_manifest(
+    engine: Engine,
+    manifest: Path,
+    *,
+    allow_absolute: bool = True,
+    store: AssetStore | None = None,
+    progress: Progress | None = None,
+) -> ImportResult:
+    """Import every slice of `manifest`, or nothing: the database is unchanged on any error.
+
+    `progress(stage, done, total)` is called with stage "load" then "store".
+    """
+    store = store or AssetStore()
+    slices = load_manifest(
+        manifest,
+        allow_absolute=allow_absolute,
+        progress=(lambda done, total: progress("load", done, total)) if progress else None,
+    )
+    by_sha: dict[str, tuple[ManifestSlice, dict[str, object]]] = {}
+    problems: list[str] = []
+    for item in slices:
+        fields = asset_fields(item)
+        seen = by_sha.get(item.source_sha256)
+        if seen is None:
+            by_sha[item.source_sha256] = (item, fields)
+        elif seen[1] != fields:
+            problems.append(f"{_describe(item)} repeats {_describe(seen[0])} with other metadata")
+    if problems:
+        raise ImportConflictError(f"{manifest}: " + "\n".join(problems))
+
+    created: list[Path] = []
+    added = 0
+    size = settings.render_size()
+    try:
+        with transaction(engine) as session:
+            existing = {
+                asset.source_sha256: asset
+                for asset in session.scalars(
+                    select(Asset).where(Asset.source_sha256.in_(list(by_sha)))
+                )
+            }
+            conflicts = [
+                message
+                for sha, (item, fields) in by_sha.items()
+                if sha in existing and (message := _conflicts(item, fields, existing[sha]))
+            ]
+            if conflicts:
+                raise ImportConflictError(f"{manifest}: " + "\n".join(conflicts))
+            new = [(sha, pair) for sha, pair in by_sha.items() if sha not in existing]
+            for done, (sha, (item, fields)) in enumerate(new, start=1):
+                canonical_sha, made = store.put(canonical_to_bytes(item.canonical), ".npy")
+                created.extend([made] if made else [])
+                display_sha, made = store.put(render_png(item.canonical, size=size), ".png")
+                created.extend([made] if made else [])
+                session.add(
+                    Asset(
+                        **fields,
+                        intensity=item.row.intensity,
+                        source_sha256=sha,
+                        source_path=str(item.row.path),
+                        canonical_sha256=canonical_sha,
+                        display_sha256=display_sha,
+                        rows=item.shape[0],
+                        cols=item.shape[1],
+                        spacing_row_mm=item.spacing_mm[0],
+                        spacing_col_mm=item.spacing_mm[1],
+                        provenance=dict(item.row.provenance),
+                    )
+                )
+                added += 1
+                if progress:
+                    progress("store", done, len(new))
+    except BaseException:
+        # Files this import created are referenced by nothing once the transaction is gone.
+        for path in created:
+            path.unlink(missing_ok=True)
+        raise
+    return ImportResult(added=added, unchanged=len(by_sha) - added)

@@ -1,0 +1,24 @@
+"""Statistics of reader studies: pure functions of answers, no database and no user interface.
+
+One concept per module:
+
+- `proportions`: Wilson and Clopper-Pearson intervals, the exact binomial test, Newcombe's
+  interval for a difference of independent proportions, exact sample size and interval width.
+- `classification`: confusion counts, accuracy / sensitivity / specificity / PPV / NPV with
+  intervals, signal-detection d' and criterion c.
+- `agreement`: Cohen's kappa per reader pair, Fleiss' kappa, percent agreement, intra-reader
+  agreement on repeated cases.
+- `likert`: realism ratings per origin, Mann-Whitney U, mean with a seeded bootstrap interval.
+- `roc`: ordinal score from a real/synthetic call and its confidence, empirical AUC, DeLong
+  variance, ROC curve points.
+- `mrmc`: Obuchowski-Rockette multi-reader multi-case analysis with jackknife covariances.
+- `tables`: metrics tables from the tidy answer frame, including the seed study's Table 4.3.
+"""
+
+from __future__ import annotations
+
+from study.imaging.errors import VTTError
+
+
+class StatsError(VTTError):
+    """Data that cannot be analysed as asked; the message says what is wrong and where."""

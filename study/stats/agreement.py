@@ -1,0 +1,232 @@
+"""Agreement between readers and of a reader with themself.
+
+References
+- Cohen J (1960). A coefficient of agreement for nominal scales. Educational and Psychological
+  Measurement 20:37-46: kappa = (p_o - p_e)/(1 - p_e).
+- Cohen J (1968). Weighted kappa. Psychological Bulletin 70:213-220:
+  kappa_w = 1 - sum(w O)/sum(w E), with w = |i - j| (linear) or (i - j)^2 (quadratic).
+- Fleiss JL (1971). Measuring nominal scale agreement among many raters. Psychological
+  Bulletin 76:378-382: kappa = (P_bar - P_e)/(1 - P_e).
+
+Example:
+    >>> round(cohen_kappa(["a", "a", "b", "b"], ["a", "b", "b", "b"]), 3)
+    0.5
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from study.stats import StatsError
+from study.stats.tables import POOLED, analysis_rows, answer_text
+
+Weights = Literal["linear", "quadratic"] | None
+
+
+def ordered_labels(values: Sequence[object] | np.ndarray) -> list[object]:
+    """Distinct labels in their natural order: numerically when every label is a number
+    (so "10" follows "9"), otherwise as text."""
+    labels = list(pd.unique(pd.Series(list(values), dtype=object)))
+    try:
+        return sorted(labels, key=lambda label: float(label))
+    except (TypeError, ValueError):
+        return sorted(labels, key=str)
+
+
+def percent_agreement(a: Sequence[object], b: Sequence[object]) -> float:
+    """Share of units on which two ratings are equal (nan for no units)."""
+    first, second = np.asarray(a, dtype=object), np.asarray(b, dtype=object)
+    if first.shape != second.shape:
+        raise StatsError(
+            f"two raters need ratings of the same units, not {first.shape} and {second.shape}"
+        )
+    return float(np.mean(first == second)) if len(first) else math.nan
+
+
+def cohen_kappa(
+    a: Sequence[object],
+    b: Sequence[object],
+    *,
+    weights: Weights = None,
+    labels: Sequence[object] | None = None,
+) -> float:
+    """Cohen's kappa of two raters on the same units, unweighted or weighted.
+
+    The weights use the position of a label in `labels` (default: `ordered_labels` of both
+    raters' answers). Returns nan when chance agreement is perfect (one label throughout).
+    """
+    first, second = list(a), list(b)
+    if len(first) != len(second):
+        raise StatsError(
+            f"two raters need ratings of the same units, not {len(first)} and {len(second)}"
+        )
+    if not first:
+        return math.nan
+    categories = list(labels) if labels is not None else ordered_labels(first + second)
+    position = {label: i for i, label in enumerate(categories)}
+    unknown = [x for x in first + second if x not in position]
+    if unknown:
+        raise StatsError(f"rating {unknown[0]!r} is not among the labels {categories}")
+    k = len(categories)
+    observed = np.zeros((k, k))
+    np.add.at(observed, ([position[x] for x in first], [position[y] for y in second]), 1)
+    expected = np.outer(observed.sum(axis=1), observed.sum(axis=0)) / observed.sum()
+    i, j = np.indices((k, k))
+    if weights is None:
+        w = (i != j).astype(float)
+    elif weights == "linear":
+        w = np.abs(i - j).astype(float)
+    elif weights == "quadratic":
+        w = ((i - j) ** 2).astype(float)
+    else:
+        raise StatsError(f"kappa weights are None, 'linear' or 'quadratic', not {weights!r}")
+    disagreement_by_chance = float((w * expected).sum())
+    if disagreement_by_chance == 0:
+        return math.nan
+    return 1 - float((w * observed).sum()) / disagreement_by_chance
+
+
+def fleiss_kappa(counts: np.ndarray | Sequence[Sequence[int]]) -> float:
+    """Fleiss' kappa from an items x categories table of how many raters chose each category.
+
+    Every item must have the same number of raters n >= 2:
+    P_i = (sum_j n_ij^2 - n)/(n(n - 1)), p_j = sum_i n_ij/(N n), P_e = sum_j p_j^2.
+    """
+    table = np.asarray(counts, dtype=float)
+    if table.ndim != 2 or table.shape[0] == 0:
+        raise StatsError("Fleiss' kappa needs a non-empty items x categories table")
+    raters = table.sum(axis=1)
+    if not np.all(raters == raters[0]) or raters[0] < 2:
+        raise StatsError("Fleiss' kappa needs the same number (>= 2) of raters for every item")
+    n = raters[0]
+    p_item = ((table**2).sum(axis=1) - n) / (n * (n - 1))
+    p_category = table.sum(axis=0) / table.sum()
+    p_bar, p_chance = p_item.mean(), float((p_category**2).sum())
+    if p_chance == 1:
+        return math.nan
+    return float((p_bar - p_chance) / (1 - p_chance))
+
+
+def _wide_answers(tidy: pd.DataFrame, question_kind: str) -> pd.DataFrame:
+    """Units (case_id, question_id) x readers of one question kind, first presentations only."""
+    rows = analysis_rows(tidy)
+    rows = rows[rows["question_kind"] == question_kind].copy()
+    rows["answer"] = answer_text(rows["value"])
+    rows = rows[rows["answer"].notna()]
+    rows["reader"] = rows["reader"].astype(str)
+    duplicated = rows.duplicated(["case_id", "question_id", "reader"], keep=False)
+    if duplicated.any():
+        first = rows[duplicated].iloc[0]
+        raise StatsError(
+            f"reader {first['reader']} answered {question_kind} question {first['question_id']} "
+            f"of case {first['case_id']} more than once outside repeated presentations"
+        )
+    return rows.pivot(index=["case_id", "question_id"], columns="reader", values="answer")
+
+
+def pairwise_agreement(
+    tidy: pd.DataFrame, question_kind: str, *, weights: Weights = None
+) -> pd.DataFrame:
+    """Cohen's kappa and percent agreement for every pair of readers, on the cases both read.
+
+    Columns: question_kind, reader_a, reader_b, n (cases read by both), percent_agreement,
+    kappa, weights. Labels are ordered over all readers' answers so that weighted kappas of
+    different pairs use the same scale.
+    """
+    wide = _wide_answers(tidy, question_kind)
+    labels = ordered_labels(pd.Series(wide.to_numpy().ravel()).dropna())
+    rows = []
+    for reader_a, reader_b in itertools.combinations(ordered_labels(wide.columns), 2):
+        both = wide[[reader_a, reader_b]].dropna()
+        rows.append(
+            {
+                "question_kind": question_kind,
+                "reader_a": reader_a,
+                "reader_b": reader_b,
+                "n": len(both),
+                "percent_agreement": percent_agreement(both[reader_a], both[reader_b]),
+                "kappa": cohen_kappa(
+                    both[reader_a], both[reader_b], weights=weights, labels=labels
+                ),
+                "weights": weights or "none",
+            }
+        )
+    columns = ["question_kind", "reader_a", "reader_b", "n", "percent_agreement", "kappa"]
+    return pd.DataFrame(rows, columns=[*columns, "weights"])
+
+
+def group_agreement(tidy: pd.DataFrame, question_kind: str) -> dict[str, float | int]:
+    """Fleiss' kappa and mean pairwise percent agreement (P_bar of Fleiss 1971) over the cases
+    that every reader answered. Keys: question_kind, n_readers, n_cases, percent_agreement,
+    fleiss_kappa."""
+    wide = _wide_answers(tidy, question_kind).dropna()
+    if wide.shape[1] < 2 or wide.empty:
+        raise StatsError(
+            f"Fleiss' kappa of {question_kind} needs at least two readers who answered the "
+            f"same cases; found {wide.shape[1]} reader(s) and {len(wide)} common case(s)"
+        )
+    labels = ordered_labels(wide.stack().to_numpy())
+    counts = np.stack([(wide == label).sum(axis=1).to_numpy() for label in labels], axis=1)
+    n = wide.shape[1]
+    p_item = ((counts**2).sum(axis=1) - n) / (n * (n - 1))
+    return {
+        "question_kind": question_kind,
+        "n_readers": n,
+        "n_cases": len(wide),
+        "percent_agreement": float(p_item.mean()),
+        "fleiss_kappa": fleiss_kappa(counts),
+    }
+
+
+def intra_reader_agreement(
+    tidy: pd.DataFrame, question_kind: str, *, weights: Weights = None
+) -> pd.DataFrame:
+    """Agreement of each reader's repeated presentations with their first reading of the case.
+
+    Each answer given on a repeated presentation (`repeat` true) is paired with the same
+    reader's answer to the same question on the first presentation. The first presentation is
+    the case named by the optional `repeat_of` column (the database shows a repeat as a case of
+    its own that points to the original) and, where that column is absent or empty, the same
+    `case_id`. One row per reader and a pooled row (reader `POOLED`): question_kind, reader,
+    n (pairs), percent_agreement, kappa, weights.
+    """
+    rows = analysis_rows(tidy, keep_repeats=True)
+    rows = rows[rows["question_kind"] == question_kind].copy()
+    rows["answer"] = answer_text(rows["value"])
+    rows = rows[rows["answer"].notna()]
+    rows["reader"] = rows["reader"].astype(str)
+    unit = ["reader", "case_id", "question_id"]
+    first = rows[~rows["repeat"]].drop_duplicates(unit)[[*unit, "answer"]]
+    again = rows[rows["repeat"]].copy()
+    if "repeat_of" in again.columns:
+        again["case_id"] = again["repeat_of"].where(again["repeat_of"].notna(), again["case_id"])
+    again = again[[*unit, "answer"]].astype({"case_id": first["case_id"].dtype})
+    pairs = again.merge(first, on=unit, suffixes=("_repeat", "_first"))
+    labels = ordered_labels(rows["answer"].to_numpy()) if len(rows) else []
+    groups = [
+        (reader, pairs[pairs["reader"] == reader])
+        for reader in ordered_labels(pairs["reader"].to_numpy())
+    ]
+    out = []
+    for reader, group in [*groups, (POOLED, pairs)]:
+        out.append(
+            {
+                "question_kind": question_kind,
+                "reader": reader,
+                "n": len(group),
+                "percent_agreement": percent_agreement(
+                    group["answer_first"], group["answer_repeat"]
+                ),
+                "kappa": cohen_kappa(
+                    group["answer_first"], group["answer_repeat"], weights=weights, labels=labels
+                ),
+                "weights": weights or "none",
+            }
+        )
+    return pd.DataFrame(out)

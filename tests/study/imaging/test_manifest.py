@@ -1,0 +1,301 @@
+"""Manifests: a good one loads with the right counts; every bad row is reported at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from study.imaging import (
+    Intensity,
+    Lesion,
+    ManifestError,
+    Origin,
+    Sequence,
+    load_manifest,
+    load_slices,
+    normalise,
+    read_canonical,
+    read_manifest,
+    write_canonical_png,
+)
+
+HEADER = "path,origin,sequence,lesion,patient_id"
+SHA = "ab" * 32
+
+
+def _manifest(folder: Path, text: str, name: str = "manifest.csv") -> Path:
+    path = folder / name
+    path.write_text(text.strip() + "\n")
+    return path
+
+
+def _pictures(folder: Path) -> None:
+    write_canonical_png(np.random.default_rng(6).random((64, 48)), folder / "synthetic_0.png")
+    Image.fromarray(np.arange(48, dtype=np.uint8).reshape(6, 8)).save(folder / "raw_8bit.png")
+
+
+def test_good_manifest_of_real_series_and_generated_pictures(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    _pictures(tmp_path)
+    p0 = shared_data / "prostatex" / "ProstateX-0000"
+    p1 = shared_data / "prostatex" / "ProstateX-0001"
+    path = _manifest(
+        tmp_path,
+        f"""
+Path,Origin,Sequence,Lesion,Patient_ID,slices,slice_index,pair_key,pirads,intensity,seed,generator,checkpoint_sha256
+{p0 / "t2w"},Real,t2,yes,ProstateX-0000,,,pair-1,4,,,,
+{p0 / "adc"},REAL,adc,No,ProstateX-0000,all,,,,raw,,,
+{p1 / "hbv"},real,High-B,,ProstateX-0001,2:5,,,,,,,
+{p1 / "t2w"},real,T2W,0,ProstateX-0001,,7,,2,,,,
+synthetic_0.png,Synthetic,T2W,1,,,9,pair-1,,Canonical,42,ldm,{SHA.upper()}
+raw_8bit.png,synthetic,other,unknown,,,,,,,,,
+""",
+    )
+    calls: list[tuple[int, int]] = []
+
+    slices = load_manifest(path, progress=lambda done, total: calls.append((done, total)))
+
+    assert len(slices) == 10 + 19 + 3 + 1 + 1 + 1
+    assert calls == [(0, 6), (1, 6), (2, 6), (3, 6), (4, 6), (5, 6), (6, 6)]
+    by_line: dict[int, list] = {}
+    for item in slices:
+        by_line.setdefault(item.row.line, []).append(item)
+        assert item.canonical.dtype == np.float32
+        assert item.canonical.shape == item.shape
+        assert item.canonical.min() >= 0.0 and item.canonical.max() <= 1.0
+    assert [s.slice_index for s in by_line[2]] == list(range(4, 14))
+    assert [s.slice_index for s in by_line[4]] == [2, 3, 4]
+    assert [s.slice_index for s in by_line[5]] == [7]
+    t2w = by_line[2][0]
+    assert (t2w.shape, t2w.spacing_mm) == ((384, 384), (0.5, 0.5))
+    assert by_line[3][0].shape == (128, 84)
+    assert t2w.row.origin is Origin.REAL and t2w.row.sequence is Sequence.T2W
+    assert (t2w.row.lesion, t2w.row.pirads, t2w.row.pair_key) == (Lesion.YES, 4, "pair-1")
+    assert t2w.row.path == (p0 / "t2w").resolve()
+    assert by_line[4][0].row.sequence is Sequence.DWI and by_line[4][0].row.lesion is Lesion.UNKNOWN
+    expected = normalise(load_slices(p1 / "t2w", slices="7:8")[0].array, Sequence.T2W)
+    assert np.array_equal(by_line[5][0].canonical, expected)
+
+    (synthetic,) = by_line[6]
+    assert synthetic.row.origin is Origin.SYNTHETIC and synthetic.row.patient_id == ""
+    assert synthetic.row.intensity is Intensity.CANONICAL
+    assert synthetic.row.provenance == {"seed": "42", "generator": "ldm", "checkpoint_sha256": SHA}
+    assert synthetic.slice_index == 9  # recorded for a picture, not a selection
+    assert np.array_equal(synthetic.canonical, read_canonical(tmp_path / "synthetic_0.png"))
+    (raw,) = by_line[7]
+    assert raw.row.sequence is Sequence.OTHER and raw.row.intensity is Intensity.RAW
+    assert raw.canonical.shape == (6, 8) and raw.spacing_mm == (1.0, 1.0)
+
+
+def test_relative_paths_resolve_against_the_manifest_folder(tmp_path: Path) -> None:
+    (tmp_path / "images").mkdir()
+    _pictures(tmp_path / "images")
+    path = _manifest(
+        tmp_path,
+        f"""
+{HEADER}
+images/raw_8bit.png,synthetic,T2W,0,
+./images/../images/synthetic_0.png,synthetic,T2W,1,
+""",
+    )
+
+    rows = read_manifest(path, allow_absolute=False)
+
+    assert [row.path for row in rows] == [
+        tmp_path / "images" / "raw_8bit.png",
+        tmp_path / "images" / "synthetic_0.png",
+    ]
+    assert [row.slices for row in rows] == ["central:10", "central:10"]
+
+
+def _problems(path: Path, **options: object) -> list[str]:
+    with pytest.raises(ManifestError) as error:
+        load_manifest(path, **options)
+    return str(error.value).splitlines()
+
+
+def _one_problem(folder: Path, row: str, header: str = HEADER, **options: object) -> str:
+    path = _manifest(folder, f"{header}\n{row}")
+    (problem,) = _problems(path, **options)
+    return problem
+
+
+@pytest.mark.parametrize(
+    ("row", "problem"),
+    [
+        ("../../etc/passwd,real,T2W,1,P1", "path leaves the manifest folder"),
+        ("img.png,real,flair,1,P1", "unknown sequence 'flair'; use one of 't2w', 't2'"),
+        ("img.png,fake,T2W,1,P1", "unknown origin 'fake'; use one of 'real', 'synthetic'"),
+        ("img.png,real,T2W,maybe,P1", "unknown lesion 'maybe'; use one of '1', 'yes'"),
+        ("img.png,real,T2W,1,", "patient_id is empty; it is required for real images"),
+        ("missing.png,real,T2W,1,P1", "does not exist ("),
+        ("img.png,real,T2W,1,P1,7", "pirads 7 is out of range: use 1 to 5"),
+        ("img.png,real,T2W,1,P1,0", "pirads 0 is out of range: use 1 to 5"),
+        ("img.png,real,T2W,1,P1,high", "pirads 'high' is not a whole number"),
+    ],
+)
+def test_bad_row(tmp_path: Path, row: str, problem: str) -> None:
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "img.png")
+    header = HEADER + (",pirads" if row.count(",") == 5 else "")
+
+    message = _one_problem(tmp_path, row, header)
+
+    file = row.split(",")[0]
+    assert message.startswith(f"{tmp_path / 'manifest.csv'}: line 2: {file}: ")
+    assert problem in message
+
+
+@pytest.mark.parametrize(
+    ("columns", "values", "problem"),
+    [
+        ("slices", "middle", "slices 'middle' is not understood"),
+        ("slices", "4:2", "slices '4:2' is empty"),
+        ("slice_index", "-1", "slice_index -1 is out of range: use at least 0"),
+        ("intensity", "linear", "unknown intensity 'linear'; use one of 'raw', 'canonical'"),
+        ("seed", "x", "seed 'x' is not a whole number"),
+        ("steps", "0", "steps 0 is out of range: use at least 1"),
+        ("guidance", "strong", "guidance 'strong' is not a number"),
+        ("condition_sha256", "abc", "condition_sha256 'abc' is not a 64-digit hex sha256"),
+        ("slices,slice_index", "0:3,1", "set either slices or slice_index, not both"),
+    ],
+)
+def test_bad_optional_field(tmp_path: Path, columns: str, values: str, problem: str) -> None:
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "img.png")
+
+    message = _one_problem(tmp_path, f"img.png,synthetic,T2W,1,,{values}", f"{HEADER},{columns}")
+
+    assert message.startswith(f"{tmp_path / 'manifest.csv'}: line 2: img.png: ")
+    assert problem in message
+
+
+def test_provenance_on_a_real_row_is_refused(tmp_path: Path) -> None:
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "img.png")
+
+    message = _one_problem(tmp_path, "img.png,real,T2W,1,P1,7", f"{HEADER},seed")
+
+    assert "provenance columns (seed) are for synthetic images only" in message
+
+
+def test_absolute_paths_only_when_allowed(tmp_path: Path) -> None:
+    image = tmp_path / "img.png"
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(image)
+    path = _manifest(tmp_path, f"{HEADER}\n{image},synthetic,T2W,1,")
+
+    assert len(read_manifest(path)) == 1
+    (problem,) = _problems(path, allow_absolute=False)
+    assert problem.startswith(f"{path}: line 2: {image}: absolute paths are not allowed")
+
+
+def test_symlink_out_of_the_folder_is_refused(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.png"
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(outside)
+    (tmp_path / "manifests").mkdir()
+    (tmp_path / "manifests" / "link.png").symlink_to(outside)
+    path = _manifest(tmp_path / "manifests", f"{HEADER}\nlink.png,synthetic,T2W,1,")
+
+    (problem,) = _problems(path)
+
+    assert "link.png: path leaves the manifest folder" in problem
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("", "line 1: the manifest is empty; write a header (path, origin, sequence"),
+        (HEADER, "line 1: the manifest has a header but no rows"),
+        (
+            "path,origin,sequence,patient_id\nx.png,real,T2W,P",
+            "line 1: missing required column 'lesion'; the header needs path, origin",
+        ),
+        (f"{HEADER},pirad\nx.png,real,T2W,1,P,3", "line 1: unknown column 'pirad'; known columns"),
+        (f"{HEADER},\nx.png,real,T2W,1,P,", "line 1: column 6 has no name; name it or remove it"),
+        (
+            f"{HEADER},Path\nx.png,real,T2W,1,P,y.png",
+            "line 1: column 'path' appears more than once",
+        ),
+    ],
+)
+def test_bad_manifest_shape(tmp_path: Path, text: str, problem: str) -> None:
+    path = tmp_path / "m.csv"
+    path.write_text(text)
+
+    (message,) = _problems(path)
+
+    assert message.startswith(f"{path}: ")
+    assert problem in message
+
+
+def test_wrong_field_count(tmp_path: Path) -> None:
+    path = _manifest(tmp_path, f"{HEADER}\na.png,real,T2W,1,P,extra")
+
+    (message,) = _problems(path)
+
+    assert message == (
+        f"{path}: line 2: a.png: has 6 fields, the header has 5; quote fields that contain commas"
+    )
+
+
+def test_manifest_file_problems(tmp_path: Path) -> None:
+    with pytest.raises(ManifestError, match=r"nowhere\.csv: the manifest does not exist"):
+        read_manifest(tmp_path / "nowhere.csv")
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(f"{HEADER}\nr\xe9sum\xe9.png,real,T2W,1,P".encode("latin-1"))
+    with pytest.raises(ManifestError, match=r"latin\.csv: the manifest is not UTF-8 text"):
+        read_manifest(latin)
+
+
+def test_byte_order_mark_and_blank_lines_are_accepted(tmp_path: Path) -> None:
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "img.png")
+    path = tmp_path / "excel.csv"
+    path.write_bytes(f"\ufeff{HEADER}\r\n\r\nimg.png,synthetic,T2W,1,\r\n".encode())
+
+    (row,) = read_manifest(path)
+
+    assert row.line == 3
+
+
+def test_every_problem_is_reported_at_once(shared_data: Path, tmp_path: Path) -> None:
+    (tmp_path / "empty.png").write_bytes(b"")
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "img.png")
+    bad_series = shared_data / "prostatex-bad" / "ProstateX-0000-missing-slice" / "hbv"
+    path = _manifest(
+        tmp_path,
+        f"""
+{HEADER}
+img.png,synthetic,T2W,1,
+{bad_series},real,hbv,1,ProstateX-0000
+empty.png,synthetic,T2W,1,
+img.png,real,T2,1,
+../secret.png,synthetic,t2,2,
+""",
+    )
+
+    problems = _problems(path)
+
+    prefix = f"{path}: line"
+    assert all(line.startswith(prefix) for line in problems)
+    assert len(problems) == 5
+    assert problems[0].startswith(f"{prefix} 3: {bad_series}: uneven slice spacing: a slice is")
+    assert (
+        problems[1]
+        == f"{prefix} 4: {tmp_path / 'empty.png'}: is empty (0 bytes); copy the file again"
+    )
+    assert (
+        problems[2] == f"{prefix} 5: img.png: patient_id is empty; it is required for real images"
+    )
+    assert problems[3].startswith(f"{prefix} 6: ../secret.png: path leaves the manifest folder")
+    assert problems[4].startswith(f"{prefix} 6: ../secret.png: unknown lesion '2'")
+
+
+def test_canonical_intensity_on_raw_values_is_refused(shared_data: Path, tmp_path: Path) -> None:
+    series = shared_data / "prostatex" / "ProstateX-0000" / "adc"
+    path = _manifest(tmp_path, f"{HEADER},intensity\n{series},real,ADC,0,P,canonical")
+
+    (problem,) = _problems(path)
+
+    assert problem.startswith(f"{path}: line 2: {series} slice 4: values span 0 .. ")
+    assert "canonical images lie in [0, 1]; import it with intensity=raw" in problem

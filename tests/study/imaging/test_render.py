@@ -1,0 +1,160 @@
+"""Display renders: fixed size, mode L, no metadata, deterministic, exact window and zoom."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+
+import numpy as np
+import pytest
+from PIL import Image, PngImagePlugin
+
+from study.imaging import ImagingError, fit_square, render_png, sha256_bytes, strip_png_metadata
+
+from .conftest import png_chunks
+
+
+def _pixels(png: bytes) -> np.ndarray:
+    image = Image.open(io.BytesIO(png))
+    assert image.mode == "L"
+    return np.asarray(image)
+
+
+def test_fit_square_pads_with_zeros_keeping_aspect() -> None:
+    wide = fit_square(np.ones((2, 4), np.float32), 4)
+    tall = fit_square(np.ones((3, 2), np.float32), 3)
+
+    assert wide.dtype == np.float32
+    assert wide.tolist() == [[0.0] * 4, [1.0] * 4, [1.0] * 4, [0.0] * 4]
+    # An odd margin puts the extra column on the right.
+    assert tall.tolist() == [[1.0, 1.0, 0.0]] * 3
+
+
+def test_fit_square_resizes_smoothly_and_deterministically() -> None:
+    ramp = np.tile(np.linspace(0.0, 1.0, 84, dtype=np.float32), (128, 1))
+
+    out = fit_square(ramp, 256)
+
+    assert out.shape == (256, 256) and out.dtype == np.float32
+    assert np.array_equal(out, fit_square(ramp.copy(), 256))
+    assert out[:, :40].max() == 0.0  # the padding, 22 source columns scaled by 2
+    assert fit_square(np.full((7, 7), 0.25, np.float32), 3).tolist() == [[0.25] * 3] * 3
+
+
+def test_render_is_fixed_size_gray_without_metadata() -> None:
+    canonical = np.random.default_rng(1).random((128, 84), dtype=np.float32)
+
+    png = render_png(canonical, size=256)
+
+    image = Image.open(io.BytesIO(png))
+    assert (image.size, image.mode) == ((256, 256), "L")
+    chunks = png_chunks(png)
+    assert (chunks[0], set(chunks[1:-1]), chunks[-1]) == (b"IHDR", {b"IDAT"}, b"IEND")
+    assert image.info == {}
+
+
+def test_render_size_defaults_to_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VTT_RENDER_SIZE", "64")
+
+    assert Image.open(io.BytesIO(render_png(np.zeros((5, 5), np.float32)))).size == (64, 64)
+
+
+def test_render_is_deterministic() -> None:
+    canonical = np.random.default_rng(2).random((100, 90), dtype=np.float32)
+
+    first = render_png(canonical, size=128, window=(0.4, 0.6), zoom=1.5)
+    second = render_png(canonical.copy(), size=128, window=(0.4, 0.6), zoom=1.5)
+
+    assert first == second
+
+
+def test_quantisation_rounds_half_up() -> None:
+    canonical = np.array([[0.0, 0.25], [0.5, 1.0]], np.float32)
+
+    assert _pixels(render_png(canonical, size=2)).tolist() == [[0, 64], [128, 255]]
+
+
+def test_window_maps_center_and_width_exactly() -> None:
+    canonical = np.array([[0.0, 0.25], [0.5, 0.75]], np.float32)
+
+    # center 0.5, width 0.5: 0.25 -> black, 0.75 -> white.
+    png = render_png(canonical, size=2, window=(0.5, 0.5))
+
+    assert _pixels(png).tolist() == [[0, 0], [128, 255]]
+
+
+def test_padding_stays_black_under_any_window() -> None:
+    canonical = np.full((2, 1), 0.5, np.float32)
+
+    png = render_png(canonical, size=2, window=(0.0, 0.5))
+
+    # The image column turns white (0.5 is above the window); the padding column stays black.
+    assert _pixels(png).tolist() == [[255, 0], [255, 0]]
+
+
+def test_zoom_crops_the_centre() -> None:
+    canonical = np.zeros((8, 8), np.float32)
+    canonical[2:6, 2:6] = 1.0
+    canonical[3, 3] = 0.5
+
+    zoomed = _pixels(render_png(canonical, size=4, zoom=2.0))
+
+    assert zoomed.tolist() == [[255, 255, 255, 255], [255, 128, 255, 255], [255] * 4, [255] * 4]
+    canonical[3, 3] = 1.0
+    assert _pixels(render_png(canonical, size=8, zoom=2.0)).tolist() == [[255] * 8] * 8
+    assert render_png(canonical, size=8, zoom=1.0) == render_png(canonical, size=8)
+
+
+def test_zoom_acts_on_the_padded_square() -> None:
+    canonical = np.ones((2, 4), np.float32)  # padded to 4 x 4 with black rows 0 and 3
+
+    assert _pixels(render_png(canonical, size=2, zoom=2.0)).tolist() == [[255, 255]] * 2
+    assert _pixels(render_png(canonical, size=4)).tolist() == [
+        [0] * 4,
+        [255] * 4,
+        [255] * 4,
+        [0] * 4,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"window": (0.5, 0.0)}, r"window \(center 0.5, width 0.0\) is not allowed"),
+        ({"window": (float("nan"), 0.5)}, "the width must be > 0"),
+        ({"zoom": 0.5}, "zoom 0.5 is not allowed: use a zoom of 1 or more"),
+        ({"zoom": float("inf")}, "zoom inf is not allowed"),
+        ({"size": 0}, "cannot render at size 0"),
+    ],
+)
+def test_bad_render_arguments(arguments: dict, message: str) -> None:
+    with pytest.raises(ImagingError, match=message):
+        render_png(np.zeros((4, 4), np.float32), **arguments)
+
+
+def test_bad_arrays_are_refused() -> None:
+    with pytest.raises(ImagingError, match="NaN or infinite"):
+        render_png(np.array([[0.0, np.nan]], np.float32), size=4)
+    with pytest.raises(ImagingError, match=r"shape \(2, 2, 2\): it must be 2D"):
+        render_png(np.zeros((2, 2, 2), np.float32), size=4)
+    with pytest.raises(ImagingError, match="size must be at least 1"):
+        fit_square(np.zeros((2, 2), np.float32), 0)
+
+
+def test_strip_png_metadata_keeps_only_image_chunks() -> None:
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Patient", "ProstateX-0000")
+    buffer = io.BytesIO()
+    Image.fromarray(np.arange(16, dtype=np.uint8).reshape(4, 4)).save(
+        buffer, format="PNG", pnginfo=info, dpi=(72, 72)
+    )
+    assert {b"tEXt", b"pHYs"} <= set(png_chunks(buffer.getvalue()))
+
+    stripped = strip_png_metadata(buffer.getvalue())
+
+    assert set(png_chunks(stripped)) == {b"IHDR", b"IDAT", b"IEND"}
+    assert _pixels(stripped).tolist() == np.arange(16).reshape(4, 4).tolist()
+
+
+def test_sha256_bytes() -> None:
+    assert sha256_bytes(b"vtt") == hashlib.sha256(b"vtt").hexdigest()
