@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= 8501
 
-.PHONY: run test lint format bench bench-gpu fuzz demo-assets browser clean
+.PHONY: run test lint format bench browser clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
