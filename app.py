@@ -1,0 +1,42 @@
+"""VTT Studio: the Streamlit entry point (navigation, sign-in, shared sidebar). Thin."""
+
+import logging
+
+import streamlit as st
+
+from pages import ui
+
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+st.set_page_config(page_title="VTT Studio", page_icon=":material/visibility:", layout="wide")
+
+ui.engine()
+ui.sign_in_from_link()
+role = ui.role()
+
+pages: dict[str, list] = {}
+if role == ui.Role.READER:
+    # Readers see their reading and nothing else; the landing page (where a typed code signs
+    # them in) stays reachable, hidden, and sends them on to their reading.
+    pages["Reading"] = [
+        st.Page("pages/read.py", title="Reading", url_path="read", default=True),
+        st.Page("pages/home.py", title="Home", url_path="home", visibility="hidden"),
+    ]
+else:
+    pages["VTT Studio"] = [st.Page("pages/home.py", title="Home", url_path="home", default=True)]
+if role == ui.Role.COORDINATOR:
+    pages["Coordinator"] = [
+        st.Page("pages/import_assets.py", title="Import images", url_path="import"),
+        st.Page("pages/library.py", title="Asset library", url_path="library"),
+        st.Page("pages/studies.py", title="Studies", url_path="studies"),
+        st.Page("pages/readers.py", title="Readers and accounts", url_path="readers"),
+        st.Page("pages/progress.py", title="Progress", url_path="progress"),
+    ]
+
+with st.sidebar:
+    if role is not None:
+        st.caption(f"Signed in as {role.value}")
+        if st.button("Sign out"):
+            ui.sign_out()
+            st.rerun()
+
+st.navigation(pages).run()

@@ -1,0 +1,66 @@
+"""Coordinator: import images from an uploaded archive or a manifest on the server."""
+
+import tempfile
+from pathlib import Path
+
+import streamlit as st
+
+from pages import ui
+from study import settings
+from study.imaging.errors import VTTError
+from study.importer import import_manifest
+from study.uploads import unpack_upload
+
+ui.require(ui.Role.COORDINATOR)
+st.title("Import images")
+st.markdown(
+    "A manifest is a CSV with the columns `path, origin, sequence, lesion, patient_id` and "
+    "optionally `slice_index, slices, series, pair_key, pirads, intensity` and the generator's "
+    "provenance. Every row is checked first; then all of it is imported, or nothing."
+)
+
+
+def run_import(manifest: Path, *, allow_absolute: bool) -> None:
+    bar = st.progress(0.0, text="Reading images")
+
+    def progress(stage: str, done: int, total: int) -> None:
+        label = "Reading images" if stage == "load" else "Storing"
+        bar.progress(done / max(total, 1), text=f"{label}: {done} of {total}")
+
+    try:
+        result = import_manifest(
+            ui.engine(), manifest, allow_absolute=allow_absolute, progress=progress
+        )
+    except VTTError as error:
+        bar.empty()
+        st.error(f"Nothing was imported.\n\n{error}")
+        return
+    bar.empty()
+    st.success(f"added {result.added} assets ({result.unchanged} were already in the library)")
+
+
+upload_tab, server_tab = st.tabs(["Upload", "Manifest on the server"])
+with upload_tab:
+    limit_mb = int(settings.get("VTT_MAX_UPLOAD_MB"))
+    upload = st.file_uploader(
+        "A .zip holding manifest.csv and the images it names (relative paths)",
+        type=["zip", "csv"],
+    )
+    if upload is not None and st.button("Import upload", type="primary"):
+        with tempfile.TemporaryDirectory(dir=settings.data_dir()) as folder:
+            try:
+                manifest = unpack_upload(
+                    upload.name, upload.getvalue(), Path(folder), max_bytes=limit_mb * 2**20
+                )
+            except VTTError as error:
+                st.error(f"Nothing was imported.\n\n{error}")
+            else:
+                run_import(manifest, allow_absolute=False)
+with server_tab:
+    path = st.text_input("Path of a manifest CSV on this server", key="server-manifest")
+    if path and st.button("Import manifest", type="primary"):
+        manifest = Path(path).expanduser()
+        if not manifest.is_file():
+            st.error(f"Nothing was imported.\n\n{manifest}: no such file on the server")
+        else:
+            run_import(manifest, allow_absolute=True)

@@ -1,0 +1,222 @@
+"""Reader: instructions, practice cases, the study's cases one at a time, and the finish page.
+
+Blinding: this page shows only the case's viewport names, its number in the reader's order and
+the questions. Widget keys are built from the case's opaque public id; images are rendered from
+canonical arrays by the same function for every case.
+"""
+
+import time
+
+import pandas as pd
+import streamlit as st
+
+from pages import ui
+from study.models import Feedback, QuestionKind, StudyStatus
+from study.reading import (
+    CaseView,
+    QuestionView,
+    ReaderAccessError,
+    ReadingError,
+    case_at,
+    case_feedback,
+    mark_instructions_seen,
+    next_case,
+    reader_score,
+    reader_state,
+    record_answer,
+)
+from study.rendering import render_case
+
+DEFAULT_VIEW = {"view-center": 0.5, "view-width": 1.0, "view-zoom": 1.0}
+
+ui.require(ui.Role.READER)
+engine = ui.engine()
+reader = ui.reader_id()
+try:
+    state = reader_state(engine, reader)
+except ReaderAccessError as error:
+    ui.sign_out()
+    st.error(str(error))
+    st.stop()
+
+st.title(state.study_name)
+
+
+def show_feedback(public_id: str) -> None:
+    for line in case_feedback(engine, reader, public_id):
+        if line.correct is None:
+            st.write(f"**{line.wording}** You answered {line.given}.")
+        elif line.is_correct:
+            st.success(f"**{line.wording}** You answered {line.given}: correct.")
+        else:
+            st.error(f"**{line.wording}** You answered {line.given}; the answer is {line.correct}.")
+
+
+def ask(view: CaseView, question: QuestionView) -> None:
+    key = f"answer-{view.public_id}-{question.id}"
+    given = view.answers.get(question.id)
+    label = question.wording + ("" if question.required else " (optional)")
+    if question.kind == QuestionKind.FREE_TEXT:
+        st.text_area(label, value=given or "", key=key)
+        return
+    labels = dict(zip(question.values, question.options, strict=True))
+    st.radio(
+        label,
+        question.values,
+        index=question.values.index(given) if given in question.values else None,
+        format_func=labels.__getitem__,
+        horizontal=True,
+        key=key,
+    )
+
+
+def reset_view() -> None:
+    st.session_state.update(DEFAULT_VIEW)
+
+
+def view_controls() -> tuple[tuple[float, float], float]:
+    """Window/level and zoom, applied identically to every image of the case."""
+    for key, value in DEFAULT_VIEW.items():
+        st.session_state.setdefault(key, value)
+    center_col, width_col, zoom_col, reset_col = st.columns(
+        [3, 3, 3, 1], vertical_alignment="bottom"
+    )
+    center = center_col.slider("Level (window center)", 0.0, 1.0, step=0.01, key="view-center")
+    width = width_col.slider("Window width", 0.05, 1.0, step=0.01, key="view-width")
+    zoom = zoom_col.slider("Zoom", 1.0, 4.0, step=0.25, key="view-zoom")
+    reset_col.button("Reset view", on_click=reset_view)
+    return (round(center, 2), round(width, 2)), zoom
+
+
+# Callbacks run before the fragment reruns, so the rerun shows the next case directly.
+
+
+def submit_case(view: CaseView) -> None:
+    values = {
+        question.id: st.session_state.get(f"answer-{view.public_id}-{question.id}")
+        for question in view.questions
+    }
+    answers = {qid: value for qid, value in values.items() if value is not None}
+    started = st.session_state.get("case-clock", (view.public_id, time.monotonic()))[1]
+    try:
+        record_answer(engine, reader, view.public_id, answers, time.monotonic() - started)
+    except ReadingError as error:
+        st.session_state["reading-error"] = str(error)
+        return
+    st.session_state.pop("case-clock", None)
+    st.session_state.pop("revisit-position", None)
+    if view.practice or state.feedback == Feedback.EACH_CASE:
+        st.session_state["feedback-for"] = view.public_id
+
+
+def go_back(view: CaseView) -> None:
+    st.session_state["revisit-position"] = view.position - 1
+
+
+def leave_feedback() -> None:
+    st.session_state.pop("feedback-for", None)
+
+
+@st.fragment
+def reading() -> None:
+    pending = st.session_state.get("feedback-for")
+    if pending:
+        st.subheader("Feedback")
+        show_feedback(pending)
+        st.button("Next case", type="primary", on_click=leave_feedback)
+        return
+    revisit = st.session_state.get("revisit-position")
+    try:
+        view = next_case(engine, reader) if revisit is None else case_at(engine, reader, revisit)
+    except ReadingError as error:
+        st.session_state.pop("revisit-position", None)
+        st.error(str(error))
+        return
+    if view is None:
+        st.session_state.pop("reviewing", None)
+        st.rerun()
+    clock = st.session_state.get("case-clock")
+    if clock is None or clock[0] != view.public_id:
+        st.session_state["case-clock"] = (view.public_id, time.monotonic())
+
+    if view.practice:
+        st.progress(view.number / view.of, text=f"Practice case {view.number} of {view.of}")
+    else:
+        st.progress((view.number - 1) / view.of, text=f"Case {view.number} of {view.of}")
+    window, zoom = view_controls()
+    images = render_case(view, window=window, zoom=zoom)
+    for column, (caption, png) in zip(st.columns(len(images)), images, strict=True):
+        column.image(png, caption=caption, width="stretch", output_format="PNG", alt=caption)
+
+    with st.form(f"case-{view.public_id}"):
+        for question in view.questions:
+            ask(view, question)
+        back_col, submit_col = st.columns([1, 4])
+        submit_col.form_submit_button(
+            "Submit and next", type="primary", on_click=submit_case, args=(view,)
+        )
+        if state.allow_revisit and view.position > 0:
+            back_col.form_submit_button("Back", on_click=go_back, args=(view,))
+    if error := st.session_state.pop("reading-error", None):
+        st.error(error)
+
+
+def finish_page() -> None:
+    st.header("Thank you")
+    st.write("You have read every case of this study. Your answers are saved.")
+    if state.feedback != Feedback.NONE:
+        score = reader_score(engine, reader)
+        st.subheader("Your score")
+        for line in score.lines:
+            share = line.correct / line.scored
+            st.metric(
+                line.wording, f"{line.correct} of {line.scored}", f"{share:.0%}", delta_color="off"
+            )
+        rows = [
+            {
+                "case": case.number,
+                "question": answer.wording,
+                "your answer": answer.given,
+                "answer": answer.correct or "",
+                "correct": ""
+                if answer.is_correct is None
+                else ("yes" if answer.is_correct else "no"),
+            }
+            for case in score.cases
+            for answer in case.answers
+        ]
+        st.dataframe(pd.DataFrame(rows), hide_index=True)
+    if state.allow_revisit and state.status == StudyStatus.OPEN:
+        st.caption("You may still go back and change answers while the study is open.")
+        if st.button("Back to the last case"):
+            st.session_state["revisit-position"] = (
+                state.progress.total + state.progress.practice_total - 1
+            )
+            st.session_state["reviewing"] = True
+            st.rerun()
+
+
+if state.status == StudyStatus.DRAFT:
+    st.info("This study has not opened yet; please come back later.")
+elif not state.instructions_seen:
+    st.subheader("Instructions")
+    st.markdown(
+        state.instructions
+        or "You will see one case at a time. Look at the image(s), adjust the window and zoom "
+        "if you like, answer the questions and press **Submit and next**. You can stop at any "
+        "time and come back with your link: you will resume where you left off."
+    )
+    if state.progress.practice_total:
+        st.write(
+            f"You start with {state.progress.practice_total} practice case(s); after each you "
+            "will see the right answer. Practice answers do not count."
+        )
+    if st.button("Start", type="primary"):
+        mark_instructions_seen(engine, reader)
+        st.rerun()
+elif state.progress.finished and not st.session_state.get("reviewing"):
+    finish_page()
+elif state.status == StudyStatus.CLOSED:
+    st.info("This study is closed; answers are no longer accepted. Thank you for taking part.")
+else:
+    reading()

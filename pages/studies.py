@@ -1,0 +1,233 @@
+"""Coordinator: build a balanced study from the library, edit its questions, open and close it."""
+
+import streamlit as st
+
+from pages import ui
+from study.design import (
+    PairedBlock,
+    PoolFilter,
+    SingleBlock,
+    StudyPlan,
+    TwoAFCBlock,
+    add_questions,
+    close_study,
+    create_study,
+    delete_study,
+    list_studies,
+    open_study,
+    patient_ids,
+    pool_counts,
+    power_summary,
+    remove_question,
+    study_composition,
+    study_questions,
+    update_question,
+    update_study,
+)
+from study.imaging.errors import VTTError
+from study.imaging.types import Origin, Sequence
+from study.models import CaseKind, Feedback, QuestionKind, StudyStatus
+from study.questions import TEMPLATES, QuestionSpec
+
+ui.require(ui.Role.COORDINATOR)
+engine = ui.engine()
+st.title("Studies")
+
+FEEDBACK_LABELS = {
+    Feedback.NONE: "None (a blind study)",
+    Feedback.AT_END: "Educational: truth and score at the end",
+    Feedback.EACH_CASE: "Educational: truth after each case",
+}
+
+
+def build_form() -> None:
+    patients = patient_ids(engine)
+    with st.form("new-study"):
+        name = st.text_input("Name", key="new-name")
+        template = st.selectbox("Questions from the template", list(TEMPLATES), key="new-template")
+        description = st.text_area("Description (coordinators only)", key="new-description")
+        instructions = st.text_area("Instructions for readers", key="new-instructions")
+        st.markdown("**Cases** (exact counts; the shares below hold in every block)")
+        t2w, adc, dwi, paired = st.columns(4)
+        singles = {
+            Sequence.T2W: t2w.number_input("T2W singles", 0, 10_000, 32, key="new-T2W"),
+            Sequence.ADC: adc.number_input("ADC singles", 0, 10_000, 32, key="new-ADC"),
+            Sequence.DWI: dwi.number_input("DWI singles", 0, 10_000, 0, key="new-DWI"),
+        }
+        pairs = paired.number_input("T2W + DWI pairs", 0, 10_000, 32, key="new-pairs")
+        afc_sequence, afc_cases, _ = st.columns([1, 1, 2])
+        two_afc_sequence = afc_sequence.selectbox(
+            "2AFC sequence", [s for s in Sequence if s != Sequence.OTHER], key="new-2afc-seq"
+        )
+        two_afc = afc_cases.number_input("2AFC cases", 0, 10_000, 0, key="new-2afc")
+        share_col, lesion_col, balance_col = st.columns(3)
+        synthetic_share = share_col.number_input(
+            "Synthetic share", 0.0, 1.0, 0.5, step=0.05, key="new-synthetic-share"
+        )
+        lesion_share = lesion_col.number_input(
+            "Lesion share", 0.0, 1.0, 0.5, step=0.05, key="new-lesion-share"
+        )
+        balance_lesions = balance_col.checkbox("Balance lesions", True, key="new-balance")
+        st.markdown("**Pool** (empty means every asset)")
+        origins = st.multiselect("Origins", list(Origin), key="new-origins")
+        keep = st.multiselect("Only these patients", patients, key="new-patients")
+        drop = st.multiselect("Leave out these patients", patients, key="new-exclude")
+        known = st.checkbox("Only images with a known lesion status", key="new-known")
+        st.markdown("**Reading**")
+        extra = st.columns(4)
+        practice = extra[0].number_input("Practice cases", 0, 100, 0, key="new-practice")
+        repeats = extra[1].number_input("Repeated cases", 0, 10_000, 0, key="new-repeats")
+        seed = extra[2].number_input("Seed", 0, 2**31 - 1, 0, key="new-seed")
+        feedback = extra[3].selectbox(
+            "Feedback", list(Feedback), format_func=FEEDBACK_LABELS.get, key="new-feedback"
+        )
+        allow_revisit = st.checkbox("Readers may go back and change answers", key="new-revisit")
+        submitted = st.form_submit_button("Build study", type="primary")
+    if not submitted:
+        return
+    lesion = lesion_share if balance_lesions else None
+    blocks = [
+        SingleBlock(sequence, int(n), synthetic_share, lesion)
+        for sequence, n in singles.items()
+        if n
+    ]
+    if pairs:
+        blocks.append(
+            PairedBlock(cases=int(pairs), synthetic_share=synthetic_share, lesion_share=lesion)
+        )
+    if two_afc:
+        blocks.append(TwoAFCBlock(two_afc_sequence, int(two_afc), lesion))
+    plan = StudyPlan(
+        name=name,
+        questions=TEMPLATES[template],
+        blocks=tuple(blocks),
+        pool=PoolFilter(frozenset(origins), frozenset(keep), frozenset(drop), known),
+        description=description,
+        instructions=instructions,
+        seed=int(seed),
+        allow_revisit=allow_revisit,
+        feedback=feedback,
+        practice_cases=int(practice),
+        repeated_cases=int(repeats),
+    )
+    try:
+        create_study(engine, plan)
+    except VTTError as error:
+        st.error(f"The study was not built.\n\n{error}")
+        return
+    st.success(f"Study '{name}' was built as a draft. Review it under Studies, then open it.")
+
+
+def question_editor(study_id: int, draft: bool) -> None:
+    for info in study_questions(engine, study_id):
+        spec = info.spec
+        title = f"{info.position}. {spec.wording} ({spec.kind.value}; {', '.join(spec.applies_to)})"
+        with st.expander(title, expanded=False):
+            st.write("Options: " + (", ".join(spec.options) or "free text"))
+            if not draft:
+                continue
+            with st.form(f"question-{info.id}"):
+                wording = st.text_input("Wording", spec.wording)
+                options = st.text_area("Options, one per line", "\n".join(spec.options))
+                required = st.checkbox("Required", spec.required)
+                applies = st.multiselect(
+                    "Case kinds", [k.value for k in CaseKind], list(spec.applies_to)
+                )
+                save, remove = st.columns(2)
+                saved = save.form_submit_button("Save question")
+                removed = remove.form_submit_button("Remove question")
+            try:
+                if saved:
+                    lines = tuple(line.strip() for line in options.splitlines() if line.strip())
+                    update_question(
+                        engine,
+                        info.id,
+                        QuestionSpec(
+                            QuestionKind(spec.kind), wording, lines, required, tuple(applies)
+                        ),
+                    )
+                    st.rerun()
+                if removed:
+                    remove_question(engine, info.id)
+                    st.rerun()
+            except VTTError as error:
+                st.error(str(error))
+    if draft:
+        template_col, add_col = st.columns([3, 1], vertical_alignment="bottom")
+        template = template_col.selectbox(
+            "Add the questions of", list(TEMPLATES), key="add-template"
+        )
+        if add_col.button("Add questions"):
+            add_questions(engine, study_id, TEMPLATES[template])
+            st.rerun()
+
+
+def study_details() -> None:
+    study = ui.pick_study(list_studies(engine), key="studies-pick")
+    if study is None:
+        return
+    draft = study.status == StudyStatus.DRAFT
+    cols = st.columns(5)
+    cols[0].metric("Status", study.status.value)
+    cols[1].metric("Cases", study.cases)
+    cols[2].metric("Practice", study.practice_cases)
+    cols[3].metric("Repeats", study.repeated_cases)
+    cols[4].metric("Readers", study.readers)
+    power = power_summary(engine, study.id)
+    if power.cases:
+        st.info(
+            f"With {power.cases} cases per reader, accuracy comes with a 95% interval of about "
+            f"±{power.ci_halfwidth:.3f} (at 0.5). Telling an accuracy of "
+            f"{power.target_accuracy:.2f} from chance (0.50) with {power.power:.0%} power needs "
+            f"{power.cases_needed} cases (exact binomial test, two-sided alpha 0.05)."
+        )
+    st.subheader("Cases")
+    st.dataframe(study_composition(engine, study.id), hide_index=True)
+    st.subheader("Questions")
+    if not draft:
+        st.caption("The study is open or closed: its questions are frozen.")
+    question_editor(study.id, draft)
+    st.subheader("Open and close")
+    try:
+        if draft:
+            with st.form(f"settings-{study.id}"):
+                description = st.text_area("Description (coordinators only)", study.description)
+                instructions = st.text_area("Instructions for readers", study.instructions)
+                feedback = st.selectbox(
+                    "Feedback",
+                    list(Feedback),
+                    list(Feedback).index(study.feedback),
+                    format_func=FEEDBACK_LABELS.get,
+                )
+                revisit = st.checkbox("Readers may go back and change answers", study.allow_revisit)
+                if st.form_submit_button("Save settings"):
+                    update_study(
+                        engine,
+                        study.id,
+                        description=description,
+                        instructions=instructions,
+                        allow_revisit=revisit,
+                        feedback=feedback,
+                    )
+                    st.rerun()
+            open_col, delete_col = st.columns(2)
+            if open_col.button("Open the study to its readers", type="primary"):
+                open_study(engine, study.id)
+                st.rerun()
+            if delete_col.button("Delete this draft"):
+                delete_study(engine, study.id)
+                st.rerun()
+        elif study.status == StudyStatus.OPEN and st.button("Close the study"):
+            close_study(engine, study.id)
+            st.rerun()
+    except VTTError as error:
+        st.error(str(error))
+
+
+studies_tab, new_tab, pool_tab = st.tabs(["Studies", "Build a study", "Asset pool"])
+with studies_tab:
+    study_details()
+with new_tab:
+    build_form()
+with pool_tab:
+    st.dataframe(pool_counts(engine, PoolFilter()), hide_index=True)

@@ -1,0 +1,657 @@
+"""The reading flow: each reader's seeded order, the next case, saving answers, feedback, progress.
+
+Every call is its own transaction. `record_answer` first takes a lock on the reader's assignment
+(an UPDATE: a row lock on PostgreSQL, the write lock on SQLite), so two submissions of the same
+case run one after the other; inserts still go through INSERT ... ON CONFLICT DO NOTHING on the
+(reader, case, question) unique key, so no path can create a second answer.
+
+Nothing returned to a reader's page names an asset, a file, a patient or an origin: cases are
+known by their opaque public id, viewports by their name ("T2W", "left"). The canonical sha256 in
+a `Viewport` is for server-side rendering only.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from study.db import transaction
+from study.imaging.errors import VTTError
+from study.imaging.types import Origin
+from study.models import (
+    Answer,
+    AnswerRevision,
+    Assignment,
+    Case,
+    CaseKind,
+    CaseOrigin,
+    Feedback,
+    Question,
+    QuestionKind,
+    Reader,
+    Study,
+    StudyStatus,
+    utcnow,
+)
+from study.questions import answer_values, expected_value, option_label
+
+FREE_TEXT_LIMIT = 4000
+
+
+class ReadingError(VTTError):
+    """A reading action that cannot be done; the message is safe to show to the reader."""
+
+
+class ReaderAccessError(ReadingError):
+    """The reader's code was revoked, or the reader does not exist."""
+
+
+class StudyNotOpenError(ReadingError):
+    """The study is not open for answers."""
+
+
+class RevisitNotAllowedError(ReadingError):
+    """A change to a finished case in a study that does not allow going back."""
+
+
+# --- order ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CaseRef:
+    id: int
+    practice: bool
+    repeat_of_id: int | None
+
+
+def reading_order(seed: int, reader_id: int, cases: Sequence[CaseRef]) -> list[int]:
+    """Case ids in a reader's order: practice cases, the study's cases, then the repeats.
+
+    Each part is shuffled by `random.Random(f"{seed}:{reader_id}")`: reproducible, and different
+    for every reader. Repeats come after every original, and the first repeat never directly
+    follows its own original.
+    """
+    rng = random.Random(f"{seed}:{reader_id}")
+    ordered = sorted(cases, key=lambda c: c.id)
+    practice = [c.id for c in ordered if c.practice]
+    originals = [c.id for c in ordered if not c.practice and c.repeat_of_id is None]
+    repeats = [c for c in ordered if not c.practice and c.repeat_of_id is not None]
+    rng.shuffle(practice)
+    rng.shuffle(originals)
+    rng.shuffle(repeats)
+    if repeats and len(originals) > 1 and repeats[0].repeat_of_id == originals[-1]:
+        originals[0], originals[-1] = originals[-1], originals[0]
+    return practice + originals + [c.id for c in repeats]
+
+
+def create_assignments(session: Session, study: Study, reader: Reader) -> None:
+    """Give `reader` their order of the study's cases (no-op when they have it already)."""
+    if session.scalar(select(Assignment.id).where(Assignment.reader_id == reader.id).limit(1)):
+        return
+    refs = [CaseRef(c.id, c.practice, c.repeat_of_id) for c in study.cases]
+    session.add_all(
+        Assignment(reader_id=reader.id, case_id=case_id, position=position)
+        for position, case_id in enumerate(reading_order(study.seed, reader.id, refs))
+    )
+
+
+# --- what a reader sees -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Viewport:
+    name: str
+    label: str
+    canonical_sha256: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class QuestionView:
+    id: int
+    kind: QuestionKind
+    wording: str
+    options: tuple[str, ...]
+    values: tuple[str, ...]
+    required: bool
+
+
+@dataclass(frozen=True)
+class CaseView:
+    public_id: str
+    position: int
+    practice: bool
+    number: int
+    of: int
+    kind: CaseKind
+    viewports: tuple[Viewport, ...]
+    questions: tuple[QuestionView, ...]
+    answers: dict[int, str]
+    completed: bool
+
+
+@dataclass(frozen=True)
+class ReaderProgress:
+    done: int
+    total: int
+    practice_done: int
+    practice_total: int
+
+    @property
+    def finished(self) -> bool:
+        return self.done >= self.total and self.practice_done >= self.practice_total
+
+
+@dataclass(frozen=True)
+class ReaderState:
+    reader_id: int
+    alias: str
+    study_name: str
+    instructions: str
+    instructions_seen: bool
+    status: StudyStatus
+    allow_revisit: bool
+    feedback: Feedback
+    progress: ReaderProgress
+
+
+def _reader(session: Session, reader_id: int) -> Reader:
+    reader = session.get(Reader, reader_id)
+    if reader is None or reader.revoked_at is not None or reader.code_hash is None:
+        raise ReaderAccessError("Your access code is no longer valid; ask the study coordinator.")
+    return reader
+
+
+def _open_study(reader: Reader) -> Study:
+    study = reader.study
+    if study.status == StudyStatus.DRAFT:
+        raise StudyNotOpenError("This study has not opened yet; please try again later.")
+    if study.status == StudyStatus.CLOSED:
+        raise StudyNotOpenError("This study is closed; answers are no longer accepted.")
+    return study
+
+
+def _progress(session: Session, reader_id: int) -> ReaderProgress:
+    rows = session.execute(
+        select(Case.practice, func.count(), func.count(Assignment.completed_at))
+        .join(Case, Case.id == Assignment.case_id)
+        .where(Assignment.reader_id == reader_id)
+        .group_by(Case.practice)
+    ).all()
+    counts = {bool(practice): (total, done) for practice, total, done in rows}
+    total, done = counts.get(False, (0, 0))
+    practice_total, practice_done = counts.get(True, (0, 0))
+    return ReaderProgress(done, total, practice_done, practice_total)
+
+
+def reader_state(engine: Engine, reader_id: int) -> ReaderState:
+    with transaction(engine) as session:
+        reader = _reader(session, reader_id)
+        study = reader.study
+        return ReaderState(
+            reader_id=reader.id,
+            alias=reader.alias,
+            study_name=study.name,
+            instructions=study.instructions,
+            instructions_seen=reader.instructions_seen_at is not None,
+            status=StudyStatus(study.status),
+            allow_revisit=study.allow_revisit,
+            feedback=Feedback(study.feedback),
+            progress=_progress(session, reader.id),
+        )
+
+
+def mark_instructions_seen(engine: Engine, reader_id: int) -> None:
+    with transaction(engine) as session:
+        reader = _reader(session, reader_id)
+        if reader.instructions_seen_at is None:
+            reader.instructions_seen_at = utcnow()
+
+
+def _applies(question: Question, kind: CaseKind) -> bool:
+    return not question.applies_to or kind.value in question.applies_to
+
+
+def _question_view(question: Question) -> QuestionView:
+    kind = QuestionKind(question.kind)
+    return QuestionView(
+        id=question.id,
+        kind=kind,
+        wording=question.wording,
+        options=tuple(question.options),
+        values=tuple(answer_values(kind, question.options)),
+        required=question.required,
+    )
+
+
+def _case_view(session: Session, reader: Reader, assignment: Assignment) -> CaseView:
+    case = assignment.case
+    kind = CaseKind(case.kind)
+    number, of = session.execute(
+        select(
+            func.count().filter(Assignment.position <= assignment.position),
+            func.count(),
+        )
+        .select_from(Assignment)
+        .join(Case, Case.id == Assignment.case_id)
+        .where(Assignment.reader_id == reader.id, Case.practice == case.practice)
+    ).one()
+    answers = dict(
+        session.execute(
+            select(Answer.question_id, Answer.value).where(
+                Answer.reader_id == reader.id, Answer.case_id == case.id
+            )
+        ).all()
+    )
+    return CaseView(
+        public_id=case.public_id,
+        position=assignment.position,
+        practice=case.practice,
+        number=number,
+        of=of,
+        kind=kind,
+        viewports=tuple(
+            Viewport(
+                name=view.viewport,
+                label=view.viewport.capitalize() if kind == CaseKind.TWO_AFC else view.viewport,
+                canonical_sha256=view.asset.canonical_sha256,
+            )
+            for view in case.views
+        ),
+        questions=tuple(_question_view(q) for q in reader.study.questions if _applies(q, kind)),
+        answers=answers,
+        completed=assignment.completed_at is not None,
+    )
+
+
+def next_case(engine: Engine, reader_id: int) -> CaseView | None:
+    """The reader's first unanswered case in their order; None when all are done."""
+    with transaction(engine) as session:
+        reader = _reader(session, reader_id)
+        _open_study(reader)
+        assignment = session.scalar(
+            select(Assignment)
+            .where(Assignment.reader_id == reader.id, Assignment.completed_at.is_(None))
+            .order_by(Assignment.position)
+            .limit(1)
+        )
+        return None if assignment is None else _case_view(session, reader, assignment)
+
+
+def case_at(engine: Engine, reader_id: int, position: int) -> CaseView:
+    """A case the reader has finished, to look at or change again (when the study allows)."""
+    with transaction(engine) as session:
+        reader = _reader(session, reader_id)
+        study = _open_study(reader)
+        assignment = session.scalar(
+            select(Assignment).where(
+                Assignment.reader_id == reader.id, Assignment.position == position
+            )
+        )
+        if assignment is None:
+            raise ReadingError("There is no such case in your reading.")
+        if assignment.completed_at is not None and not study.allow_revisit:
+            raise RevisitNotAllowedError("This study does not allow going back to earlier cases.")
+        return _case_view(session, reader, assignment)
+
+
+# --- saving answers ---------------------------------------------------------------------------
+
+
+def _check_value(question: Question, value: str) -> str:
+    if question.kind == QuestionKind.FREE_TEXT:
+        text = value.strip()
+        if len(text) > FREE_TEXT_LIMIT:
+            raise ReadingError(
+                f"'{question.wording}': please keep the answer under {FREE_TEXT_LIMIT} characters."
+            )
+        return text
+    if value not in answer_values(QuestionKind(question.kind), question.options):
+        raise ReadingError(f"'{question.wording}': choose one of the options.")
+    return value
+
+
+def _insert_answer(session: Session, values: dict[str, object]) -> int | None:
+    """INSERT ... ON CONFLICT DO NOTHING on (reader, case, question); the new id, or None."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        insert(Answer)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["reader_id", "case_id", "question_id"])
+        .returning(Answer.id)
+    )
+    return session.scalar(statement)
+
+
+def record_answer(
+    engine: Engine,
+    reader_id: int,
+    public_id: str,
+    values: Mapping[int, str],
+    time_on_case_s: float,
+) -> bool:
+    """Save a reader's answers to one case in one transaction; True when anything changed.
+
+    The first save of an answer is revision 1; each later change adds a revision and adds the
+    time spent to the answer's time on case. Submitting the same values again changes nothing.
+    Changing a finished case needs a study that allows revisits.
+    """
+    if time_on_case_s < 0:
+        raise ReadingError("The time on a case cannot be negative.")
+    now = utcnow()
+    with transaction(engine) as session:
+        reader = _reader(session, reader_id)
+        study = _open_study(reader)
+        assignment = session.scalar(
+            select(Assignment)
+            .join(Case, Case.id == Assignment.case_id)
+            .where(Assignment.reader_id == reader.id, Case.public_id == public_id)
+        )
+        if assignment is None:
+            raise ReadingError("This case is not part of your reading.")
+        case = assignment.case
+        kind = CaseKind(case.kind)
+        questions = {q.id: q for q in study.questions if _applies(q, kind)}
+        unknown = set(values) - set(questions)
+        if unknown:
+            raise ReadingError("An answer was sent for a question this case does not ask.")
+        cleaned = {qid: _check_value(questions[qid], value) for qid, value in values.items()}
+        cleaned = {qid: value for qid, value in cleaned.items() if value != ""}
+        missing = [q.wording for q in questions.values() if q.required and q.id not in cleaned]
+        if missing:
+            raise ReadingError("Please answer: " + "; ".join(missing))
+
+        # The lock: every save of this reader's case waits here for the one before it.
+        session.execute(
+            update(Assignment)
+            .where(Assignment.id == assignment.id)
+            .values(
+                shown_at=func.coalesce(Assignment.shown_at, now - timedelta(seconds=time_on_case_s))
+            )
+        )
+        session.refresh(assignment)
+        existing = {
+            answer.question_id: answer
+            for answer in session.scalars(
+                select(Answer).where(Answer.reader_id == reader.id, Answer.case_id == case.id)
+            )
+        }
+        changes = {
+            qid: value
+            for qid, value in cleaned.items()
+            if qid not in existing or existing[qid].value != value
+        }
+        if changes and assignment.completed_at is not None and not study.allow_revisit:
+            raise RevisitNotAllowedError(
+                "This case is finished and this study does not allow changing answers."
+            )
+        for qid, value in changes.items():
+            answer = existing.get(qid)
+            if answer is None:
+                new_id = _insert_answer(
+                    session,
+                    {
+                        "reader_id": reader.id,
+                        "case_id": case.id,
+                        "question_id": qid,
+                        "value": value,
+                        "first_saved_at": now,
+                        "last_saved_at": now,
+                        "time_on_case_s": time_on_case_s,
+                        "revision": 1,
+                    },
+                )
+                if new_id is not None:
+                    session.add(
+                        AnswerRevision(
+                            answer_id=new_id,
+                            revision=1,
+                            value=value,
+                            saved_at=now,
+                            time_on_case_s=time_on_case_s,
+                        )
+                    )
+                    continue
+                answer = session.scalar(
+                    select(Answer).where(
+                        Answer.reader_id == reader.id,
+                        Answer.case_id == case.id,
+                        Answer.question_id == qid,
+                    )
+                )
+                if answer is None or answer.value == value:
+                    continue
+            answer.value = value
+            answer.revision += 1
+            answer.last_saved_at = now
+            answer.time_on_case_s += time_on_case_s
+            session.add(
+                AnswerRevision(
+                    answer_id=answer.id,
+                    revision=answer.revision,
+                    value=value,
+                    saved_at=now,
+                    time_on_case_s=time_on_case_s,
+                )
+            )
+        if assignment.completed_at is None:
+            assignment.completed_at = now
+        return bool(changes)
+
+
+# --- feedback, score and progress -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AnswerFeedback:
+    wording: str
+    given: str
+    correct: str | None
+    is_correct: bool | None
+
+
+@dataclass(frozen=True)
+class ScoreLine:
+    wording: str
+    correct: int
+    scored: int
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    number: int
+    answers: tuple[AnswerFeedback, ...]
+
+
+@dataclass(frozen=True)
+class ReaderScore:
+    lines: tuple[ScoreLine, ...]
+    cases: tuple[CaseResult, ...]
+
+
+def _real_viewport(case: Case) -> str | None:
+    if case.kind != CaseKind.TWO_AFC:
+        return None
+    real = [view.viewport for view in case.views if view.asset.origin == Origin.REAL]
+    return real[0] if len(real) == 1 else None
+
+
+def _feedback(
+    case: Case, questions: Sequence[Question], given: Mapping[int, str]
+) -> list[tuple[Question, AnswerFeedback]]:
+    kind = CaseKind(case.kind)
+    real_viewport = _real_viewport(case)
+    lines = []
+    for question in questions:
+        if not _applies(question, kind) or question.id not in given:
+            continue
+        qkind = QuestionKind(question.kind)
+        truth = expected_value(qkind, CaseOrigin(case.origin), case.lesion, real_viewport)
+        value = given[question.id]
+        lines.append(
+            (
+                question,
+                AnswerFeedback(
+                    wording=question.wording,
+                    given=option_label(qkind, question.options, value),
+                    correct=None if truth is None else option_label(qkind, question.options, truth),
+                    is_correct=None if truth is None else value == truth,
+                ),
+            )
+        )
+    return lines
+
+
+def _given(session: Session, reader_id: int, case_ids: Sequence[int]) -> dict[int, dict[int, str]]:
+    given: dict[int, dict[int, str]] = defaultdict(dict)
+    for case_id, question_id, value in session.execute(
+        select(Answer.case_id, Answer.question_id, Answer.value).where(
+            Answer.reader_id == reader_id, Answer.case_id.in_(case_ids)
+        )
+    ):
+        given[case_id][question_id] = value
+    return given
+
+
+def case_feedback(engine: Engine, reader_id: int, public_id: str) -> list[AnswerFeedback]:
+    """The truth next to the reader's answers for one case: practice cases always, study cases
+    in a study with feedback after each case, or at the end once the reader has finished."""
+    with transaction(engine) as session:
+        reader = _reader(session, reader_id)
+        study = reader.study
+        assignment = session.scalar(
+            select(Assignment)
+            .join(Case, Case.id == Assignment.case_id)
+            .where(Assignment.reader_id == reader.id, Case.public_id == public_id)
+        )
+        if assignment is None or assignment.completed_at is None:
+            raise ReadingError("Feedback comes once the case is answered.")
+        case = assignment.case
+        allowed = (
+            case.practice
+            or study.feedback == Feedback.EACH_CASE
+            or (study.feedback == Feedback.AT_END and _progress(session, reader.id).finished)
+        )
+        if not allowed:
+            raise ReadingError("This study does not show the answers.")
+        given = _given(session, reader.id, [case.id])[case.id]
+        return [line for _, line in _feedback(case, study.questions, given)]
+
+
+def reader_score(engine: Engine, reader_id: int) -> ReaderScore:
+    """An educational study's result for a reader who has finished: per question and per case,
+    practice cases left out."""
+    with transaction(engine) as session:
+        reader = _reader(session, reader_id)
+        study = reader.study
+        if study.feedback == Feedback.NONE:
+            raise ReadingError("This study does not show the answers.")
+        if not _progress(session, reader.id).finished:
+            raise ReadingError("Your score comes once you have read every case.")
+        assignments = session.scalars(
+            select(Assignment)
+            .join(Case, Case.id == Assignment.case_id)
+            .where(Assignment.reader_id == reader.id, Case.practice.is_(False))
+            .order_by(Assignment.position)
+        ).all()
+        given = _given(session, reader.id, [a.case_id for a in assignments])
+        tally: dict[int, list[int]] = {q.id: [0, 0] for q in study.questions}
+        cases = []
+        for number, assignment in enumerate(assignments, start=1):
+            lines = _feedback(assignment.case, study.questions, given[assignment.case_id])
+            for question, line in lines:
+                if line.is_correct is not None:
+                    tally[question.id][0] += int(line.is_correct)
+                    tally[question.id][1] += 1
+            cases.append(CaseResult(number, tuple(line for _, line in lines)))
+        return ReaderScore(
+            lines=tuple(
+                ScoreLine(q.wording, *tally[q.id]) for q in study.questions if tally[q.id][1]
+            ),
+            cases=tuple(cases),
+        )
+
+
+def reader_progress(engine: Engine, reader_id: int) -> ReaderProgress:
+    with transaction(engine) as session:
+        return _progress(session, _reader(session, reader_id).id)
+
+
+@dataclass(frozen=True)
+class ProgressRow:
+    reader_id: int
+    alias: str
+    done: int
+    total: int
+    practice_done: int
+    practice_total: int
+    time_spent_s: float
+    last_activity: datetime | None
+    active: bool
+
+
+def study_progress(engine: Engine, study_id: int) -> list[ProgressRow]:
+    """Per reader: cases done of total, time spent (each case counted once), last activity."""
+    with transaction(engine) as session:
+        readers = session.scalars(
+            select(Reader).where(Reader.study_id == study_id).order_by(Reader.id)
+        ).all()
+        counts: dict[tuple[int, bool], tuple[int, int]] = {
+            (reader_id, bool(practice)): (total, done)
+            for reader_id, practice, total, done in session.execute(
+                select(
+                    Assignment.reader_id,
+                    Case.practice,
+                    func.count(),
+                    func.count(Assignment.completed_at),
+                )
+                .join(Case, Case.id == Assignment.case_id)
+                .where(Case.study_id == study_id)
+                .group_by(Assignment.reader_id, Case.practice)
+            )
+        }
+        per_case = (
+            select(
+                Answer.reader_id.label("reader_id"),
+                func.max(Answer.time_on_case_s).label("seconds"),
+                func.max(Answer.last_saved_at).label("last"),
+            )
+            .join(Case, Case.id == Answer.case_id)
+            .where(Case.study_id == study_id)
+            .group_by(Answer.reader_id, Answer.case_id)
+            .subquery()
+        )
+        times = {
+            reader_id: (seconds, last)
+            for reader_id, seconds, last in session.execute(
+                select(
+                    per_case.c.reader_id, func.sum(per_case.c.seconds), func.max(per_case.c.last)
+                ).group_by(per_case.c.reader_id)
+            )
+        }
+        rows = []
+        for reader in readers:
+            total, done = counts.get((reader.id, False), (0, 0))
+            practice_total, practice_done = counts.get((reader.id, True), (0, 0))
+            seconds, last = times.get(reader.id, (0.0, None))
+            rows.append(
+                ProgressRow(
+                    reader_id=reader.id,
+                    alias=reader.alias,
+                    done=done,
+                    total=total,
+                    practice_done=practice_done,
+                    practice_total=practice_total,
+                    time_spent_s=float(seconds or 0.0),
+                    last_activity=last,
+                    active=reader.code_hash is not None and reader.revoked_at is None,
+                )
+            )
+        return rows

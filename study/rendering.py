@@ -1,0 +1,65 @@
+"""Case images for the reader's browser, rendered from stored canonical arrays.
+
+Real and synthetic images take exactly this path: the canonical array, `render_png` with the
+reader's window/level and zoom, the same size for every viewport. Renders are cached per process
+by (store, canonical sha256, window, zoom, size) in a bounded LRU cache.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from study import settings
+from study.imaging.canonical import canonical_from_bytes
+from study.imaging.render import render_png
+from study.reading import CaseView, Viewport
+from study.storage import AssetStore
+
+Window = tuple[float, float]
+RENDER_CACHE_SIZE = 512
+
+
+@functools.lru_cache(maxsize=RENDER_CACHE_SIZE)
+def _render(
+    root: str, canonical_sha256: str, window: Window | None, zoom: float, size: int
+) -> bytes:
+    canonical = canonical_from_bytes(AssetStore(Path(root)).read(canonical_sha256, ".npy"))
+    return render_png(canonical, size=size, window=window, zoom=zoom)
+
+
+def render_viewport(
+    viewport: Viewport,
+    *,
+    window: Window | None = None,
+    zoom: float = 1.0,
+    size: int | None = None,
+    store: AssetStore | None = None,
+) -> bytes:
+    """The PNG of one viewport (8-bit gray, no metadata), window = (center, width)."""
+    root = (store or AssetStore()).root
+    side = settings.render_size() if size is None else size
+    return _render(str(root), viewport.canonical_sha256, window, float(zoom), side)
+
+
+def render_case(
+    case: CaseView,
+    *,
+    window: Window | None = None,
+    zoom: float = 1.0,
+    size: int | None = None,
+    store: AssetStore | None = None,
+) -> list[tuple[str, bytes]]:
+    """(caption, PNG) per viewport; one window/level and zoom for every image of the case."""
+    return [
+        (
+            viewport.label,
+            render_viewport(viewport, window=window, zoom=zoom, size=size, store=store),
+        )
+        for viewport in case.viewports
+    ]
+
+
+def clear_render_cache() -> None:
+    """Forget every cached render (for cold-cache measurements)."""
+    _render.cache_clear()

@@ -1,0 +1,159 @@
+"""The app through its entry point (Streamlit AppTest): reader sign-in by link and by code,
+answering, resuming, the revisit rules, and the coordinator building a balanced study."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from seeding import add_assets, grid
+from sqlalchemy import func, select
+from streamlit.testing.v1 import AppTest
+
+from study.db import transaction
+from study.imaging.types import Sequence
+from study.models import Answer, Case, Reader, Study
+from study.reading import next_case
+
+pytestmark = pytest.mark.slow
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+
+
+def start(code: str | None = None) -> AppTest:
+    app = AppTest.from_file(APP, default_timeout=60)
+    if code is not None:
+        app.query_params["code"] = code
+    app.run()
+    assert not app.exception, app.exception
+    return app
+
+
+def reader_of(engine, code: str) -> int:
+    from study.auth import hash_access_code
+
+    with transaction(engine) as session:
+        return session.scalar(select(Reader.id).where(Reader.code_hash == hash_access_code(code)))
+
+
+def answer_current_case(app: AppTest, engine, reader: int, real: str, lesion: str) -> None:
+    view = next_case(engine, reader)
+    by_kind = {"real_or_synthetic": real, "lesion_present": lesion}
+    for question in view.questions:
+        app.radio(key=f"answer-{view.public_id}-{question.id}").set_value(by_kind[question.kind])
+    submit = next(b for b in app.button if b.label == "Submit and next")
+    submit.click().run()
+    assert not app.exception, app.exception
+
+
+def progress_text(app: AppTest) -> str:
+    return " ".join(element.proto.text for element in app.get("progress"))
+
+
+def test_reader_link_signs_in_removes_the_code_and_reads_with_practice_feedback(
+    app_engine, reading_study
+):
+    _, code = reading_study(practice_cases=1)
+    reader = reader_of(app_engine, code)
+    app = start(code)
+    assert "code" not in app.query_params
+    assert app.session_state["reader_id"] == reader
+    assert any(b.label == "Start" for b in app.button)
+    next(b for b in app.button if b.label == "Start").click().run()
+    assert "Practice case 1 of 1" in progress_text(app)
+    answer_current_case(app, app_engine, reader, "real", "no")
+    # Practice cases always show the truth, then "Next case".
+    shown = [m.value for m in app.success] + [m.value for m in app.error]
+    assert any("the answer is" in m or "correct" in m for m in shown)
+    next(b for b in app.button if b.label == "Next case").click().run()
+    assert "Case 1 of 4" in progress_text(app)
+    answer_current_case(app, app_engine, reader, "synthetic", "yes")
+    assert "Case 2 of 4" in progress_text(app)
+    # No going back in a study that does not allow it.
+    assert not any(b.label == "Back" for b in app.button)
+    with transaction(app_engine) as session:
+        answers = session.scalars(select(Answer).where(Answer.reader_id == reader)).all()
+        assert len(answers) == 4
+        assert all(a.time_on_case_s > 0 for a in answers)
+
+
+def test_typed_code_resume_and_finish(app_engine, reading_study):
+    _, code = reading_study()
+    reader = reader_of(app_engine, code)
+    app = start()
+    app.text_input[0].input("not a code")
+    next(b for b in app.button if b.label == "Start reading").click().run()
+    assert any("not valid" in e.value for e in app.error)
+    app.text_input[0].input(code)
+    next(b for b in app.button if b.label == "Start reading").click().run()
+    next(b for b in app.button if b.label == "Start").click().run()
+    answer_current_case(app, app_engine, reader, "real", "no")
+    answer_current_case(app, app_engine, reader, "real", "no")
+
+    # The browser is closed; the link opens a new session that resumes at case 3.
+    again = start(code)
+    assert "Case 3 of 4" in progress_text(again)
+    answer_current_case(again, app_engine, reader, "real", "no")
+    answer_current_case(again, app_engine, reader, "real", "no")
+    assert any(m.value == "Thank you" for m in again.header)
+    with transaction(app_engine) as session:
+        assert session.scalar(select(func.count()).select_from(Answer)) == 8
+
+
+def test_going_back_changes_an_answer_when_the_study_allows_it(app_engine, reading_study):
+    _, code = reading_study(allow_revisit=True)
+    reader = reader_of(app_engine, code)
+    app = start(code)
+    next(b for b in app.button if b.label == "Start").click().run()
+    first = next_case(app_engine, reader)
+    answer_current_case(app, app_engine, reader, "real", "no")
+    next(b for b in app.button if b.label == "Back").click().run()
+    assert "Case 1 of 4" in progress_text(app)
+    real_question = first.questions[0]
+    radio = app.radio(key=f"answer-{first.public_id}-{real_question.id}")
+    assert radio.value == "real"
+    radio.set_value("synthetic")
+    next(b for b in app.button if b.label == "Submit and next").click().run()
+    assert "Case 2 of 4" in progress_text(app)
+    with transaction(app_engine) as session:
+        answer = session.scalar(
+            select(Answer).where(Answer.reader_id == reader, Answer.question_id == real_question.id)
+        )
+        assert (answer.value, answer.revision) == ("synthetic", 2)
+
+
+def test_coordinator_builds_a_balanced_study_and_sees_short_cells(app_engine, admin_password):
+    add_assets(app_engine, grid([Sequence.T2W, Sequence.ADC], 3))
+    app = start()
+    username, password = app.text_input[1], app.text_input[2]
+    username.input("coordinator")
+    password.input(admin_password)
+    next(b for b in app.button if b.label == "Sign in").click().run()
+    assert app.session_state["role"] == "coordinator"
+    app.switch_page("pages/studies.py").run()
+    assert not app.exception, app.exception
+
+    app.text_input(key="new-name").input("Balanced")
+    app.number_input(key="new-T2W").set_value(8)
+    app.number_input(key="new-ADC").set_value(16)
+    app.number_input(key="new-pairs").set_value(0)
+    next(b for b in app.button if b.label == "Build study").click().run()
+    assert any("short by 1" in e.value and "ADC" in e.value for e in app.error)
+    with transaction(app_engine) as session:
+        assert session.scalar(select(func.count()).select_from(Study)) == 0
+
+    app.number_input(key="new-ADC").set_value(4)
+    next(b for b in app.button if b.label == "Build study").click().run()
+    assert not app.error, [e.value for e in app.error]
+    with transaction(app_engine) as session:
+        cells = session.execute(
+            select(Case.sequence, Case.origin, Case.lesion, func.count()).group_by(
+                Case.sequence, Case.origin, Case.lesion
+            )
+        ).all()
+    assert sorted(cells) == sorted(
+        [("T2W", o, lesion, 2) for o in ("real", "synthetic") for lesion in (0, 1)]
+        + [("ADC", o, lesion, 1) for o in ("real", "synthetic") for lesion in (0, 1)]
+    )
+    app.run()
+    assert any("210 cases" in info.value for info in app.info)
