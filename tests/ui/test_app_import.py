@@ -88,9 +88,7 @@ def test_a_bad_server_manifest_imports_nothing_and_names_the_problem(
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "ok.png")
     manifest = tmp_path / "manifest.csv"
     manifest.write_text(
-        "path,origin,sequence,lesion,patient_id\n"
-        "ok.png,real,T2W,0,P1\n"
-        "ok.png,real,MRI-X,0,P1\n"
+        "path,origin,sequence,lesion,patient_id\nok.png,real,T2W,0,P1\nok.png,real,MRI-X,0,P1\n"
     )
     app = signed_in_coordinator(admin_password)
     app.switch_page("pages/import_assets.py").run()
