@@ -13,6 +13,12 @@ st.markdown(
 )
 
 if ui.role() is None:
+    if demo_code := ui.demo_code():
+        st.info(
+            f"**Try it:** the demo study is open to everyone. Type the access code "
+            f"**`{demo_code}`** below and read 20 cases (about five minutes); you see your "
+            "score at the end. Coordinators sign in further down to see the study's results."
+        )
     with st.form("reader-sign-in"):
         st.subheader("Readers: your access code")
         st.caption("Your personal link signs you in by itself; or type the code it carries.")

@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from study import settings
 from study.auth import check_account, ensure_coordinator
 from study.db import open_database
+from study.demo import DemoError, demo_code_if_active, seed_demo_if_empty
 from study.design import StudySummary
 from study.readers import SignInError, sign_in_with_code
 
@@ -25,17 +26,30 @@ class Role(StrEnum):
     ANALYST = "analyst"
 
 
-@st.cache_resource(show_spinner=False)
-def _engine_for(url: str) -> Engine:
+@st.cache_resource(show_spinner="Preparing the database...")
+def _engine_for(url: str, seed_demo: bool) -> Engine:
     engine = open_database(url)
     if ensure_coordinator(engine):
         logging.getLogger("vtt").info("a coordinator password was generated (see above)")
+    if seed_demo:
+        try:
+            demo = seed_demo_if_empty(engine)
+        except DemoError as error:
+            logging.getLogger("vtt").warning("the demo study was not seeded: %s", error)
+        else:
+            if demo is not None:
+                logging.getLogger("vtt").info("seeded the demo study (id %s)", demo.study_id)
     return engine
 
 
 def engine() -> Engine:
     """The migrated engine of the configured database (one per URL and process)."""
-    return _engine_for(settings.database_url())
+    return _engine_for(settings.database_url(), settings.get("VTT_SEED_DEMO") == "1")
+
+
+def demo_code() -> str | None:
+    """The demo reader's public code while the demo study is open."""
+    return demo_code_if_active(engine())
 
 
 def role() -> Role | None:

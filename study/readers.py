@@ -16,6 +16,7 @@ from study.auth import (
     new_access_code,
     record_failed_sign_in,
     sign_in_delay,
+    verify_access_code,
 )
 from study.db import transaction
 from study.imaging.errors import VTTError
@@ -58,8 +59,8 @@ def reader_link(code: str) -> str:
     return f"{settings.get('VTT_PUBLIC_URL').rstrip('/')}/?code={code}"
 
 
-def _issue(reader: Reader) -> IssuedCode:
-    code = new_access_code()
+def _issue(reader: Reader, code: str | None = None) -> IssuedCode:
+    code = code or new_access_code()
     reader.code_hash = hash_access_code(code)
     reader.code_created_at = utcnow()
     reader.revoked_at = None
@@ -73,8 +74,13 @@ def add_reader(
     *,
     experience_years: float | None = None,
     specialty: str = "",
+    public_code: str | None = None,
 ) -> IssuedCode:
-    """Add a reader with a new access code; in an open study they get their cases at once."""
+    """Add a reader with a new access code; in an open study they get their cases at once.
+
+    `public_code` replaces the random code for a reader whose code is public by design (the
+    demo reader); every other reader gets 160 random bits.
+    """
     alias = alias.strip()
     if not alias:
         raise ReaderAdminError("a reader needs an alias")
@@ -99,7 +105,7 @@ def add_reader(
         )
         session.add(reader)
         session.flush()
-        issued = _issue(reader)
+        issued = _issue(reader, public_code)
         if study.status == StudyStatus.OPEN:
             create_assignments(session, study, reader)
         return issued
@@ -153,12 +159,19 @@ def sign_in_with_code(engine: Engine, code: str, *, source: str = "") -> int:
         raise SignInError(f"Too many wrong codes. Please wait {wait:.0f} seconds and try again.")
     code = code.strip()
     with transaction(engine) as session:
+        # The index finds the row by the code's hash, which an attacker cannot steer byte by
+        # byte; the final check is constant-time all the same.
         reader = (
             session.scalar(select(Reader).where(Reader.code_hash == hash_access_code(code)))
             if code
             else None
         )
-        if reader is not None and reader.revoked_at is None:
+        if (
+            reader is not None
+            and reader.code_hash is not None
+            and reader.revoked_at is None
+            and verify_access_code(code, reader.code_hash)
+        ):
             if reader.study.status == StudyStatus.DRAFT:
                 raise SignInError("This study has not opened yet; please try again later.")
             return reader.id

@@ -50,6 +50,12 @@ SETTINGS: tuple[Setting, ...] = (
         "refused before they are decoded.",
     ),
     Setting(
+        "VTT_SEED_DEMO",
+        "1",
+        "1: on a fresh database (no studies, no assets) the app seeds the demo study from the "
+        "bundled images at start; 0: start empty.",
+    ),
+    Setting(
         "VTT_MAX_UPLOAD_MB",
         "200",
         "Largest file accepted by the app's upload widgets, in megabytes.",

@@ -11,6 +11,10 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
+# Apps started by tests (AppTest and `streamlit run` subprocesses) begin with an empty database;
+# the demo's own tests turn seeding back on.
+os.environ["VTT_SEED_DEMO"] = "0"
+
 
 def require(condition: bool, reason: str) -> None:
     """Skip when `condition` is false, except under CI=true, where it is a failure."""

@@ -33,7 +33,6 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pydicom
-import SimpleITK as sitk
 from PIL import Image
 from pydicom.dataset import Dataset
 from pydicom.pixels import apply_modality_lut
@@ -632,6 +631,9 @@ def _metaimage_parts(path: Path) -> list[Path]:
 
 
 def _load_metaimage(path: Path, spec: str, limit: int) -> list[SourceSlice]:
+    # Imported here: SimpleITK is large and only MetaImage files need it.
+    import SimpleITK as sitk
+
     _require_content(path)
     parts = _metaimage_parts(path)
     reader = sitk.ImageFileReader()
