@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= 8501
 
-.PHONY: run test lint format bench browser clean
+.PHONY: run test lint format bench bench-gpu demo-assets browser clean fuzz
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,23 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks
+
+# On a machine with an NVIDIA GPU: sampling speed of the demo generator, batched and single.
+bench-gpu: $(STAMP)
+	$(PY) benchmarks/bench_sample.py --checkpoint data/demo/checkpoint --device cuda --batch 256
+	$(PY) benchmarks/bench_sample.py --checkpoint data/demo/checkpoint --device cuda --batch 1
+
+# Rebuild data/demo (generator and images); resumable: run again after --max-minutes pauses it.
+# DEMO_ARGS="--device cuda" trains the default model on a GPU (see data/README.md).
+DEMO_ARGS ?= --device cpu --model small --size 64 --batch 32 --train-patients 120
+demo-assets: $(STAMP)
+	$(PY) -m synth demo-assets $(DEMO_ARGS)
+
+# The importers under 10,000 generated and mutated inputs (VTT_FUZZ_EXAMPLES to change it);
+# `make test` runs a fixed slice of 1,000.
+fuzz: $(STAMP)
+	VTT_FUZZ_EXAMPLES=$${VTT_FUZZ_EXAMPLES:-10000} $(PY) -m pytest tests/fuzz -q -p no:cacheprovider \
+	  --hypothesis-profile=fuzz
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

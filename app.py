@@ -21,15 +21,29 @@ if role == ui.Role.READER:
         st.Page("pages/read.py", title="Reading", url_path="read", default=True),
         st.Page("pages/home.py", title="Home", url_path="home", visibility="hidden"),
     ]
+elif role == ui.Role.ANALYST:
+    # Analysts read results and exports only; the landing page sends them on to the results.
+    pages["Results"] = [
+        st.Page("pages/results.py", title="Results", url_path="results", default=True),
+        st.Page("pages/exports.py", title="Exports", url_path="exports"),
+        st.Page("pages/home.py", title="Home", url_path="home", visibility="hidden"),
+    ]
 else:
     pages["VTT Studio"] = [st.Page("pages/home.py", title="Home", url_path="home", default=True)]
 if role == ui.Role.COORDINATOR:
     pages["Coordinator"] = [
         st.Page("pages/import_assets.py", title="Import images", url_path="import"),
         st.Page("pages/library.py", title="Asset library", url_path="library"),
+        st.Page("pages/generate.py", title="Generate images", url_path="generate"),
+        st.Page("pages/train.py", title="Train the generator", url_path="train"),
         st.Page("pages/studies.py", title="Studies", url_path="studies"),
         st.Page("pages/readers.py", title="Readers and accounts", url_path="readers"),
         st.Page("pages/progress.py", title="Progress", url_path="progress"),
+        st.Page("pages/blinding_audit.py", title="Blinding audit", url_path="blinding-audit"),
+    ]
+    pages["Results"] = [
+        st.Page("pages/results.py", title="Results", url_path="results"),
+        st.Page("pages/exports.py", title="Exports", url_path="exports"),
     ]
 
 with st.sidebar:

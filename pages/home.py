@@ -44,6 +44,8 @@ if ui.role() is None:
     )
 elif ui.role() == ui.Role.READER:
     st.switch_page("pages/read.py")
+elif ui.role() == ui.Role.ANALYST:
+    st.switch_page("pages/results.py")
 elif ui.role() == ui.Role.COORDINATOR:
     st.success(
         "Signed in as coordinator. Import images, build a study, add readers and follow their "

@@ -17,6 +17,7 @@ from study.auth import check_account, ensure_coordinator
 from study.db import open_database
 from study.demo import DemoError, demo_code_if_active, seed_demo_if_empty
 from study.design import StudySummary
+from study.jobs import recover_jobs
 from study.readers import SignInError, sign_in_with_code
 
 
@@ -29,6 +30,9 @@ class Role(StrEnum):
 @st.cache_resource(show_spinner="Preparing the database...")
 def _engine_for(url: str, seed_demo: bool) -> Engine:
     engine = open_database(url)
+    failed = recover_jobs(engine)
+    if failed:
+        logging.getLogger("vtt").warning("jobs %s were running when the app stopped", failed)
     if ensure_coordinator(engine):
         logging.getLogger("vtt").info("a coordinator password was generated (see above)")
     if seed_demo:

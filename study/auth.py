@@ -48,6 +48,11 @@ def hash_access_code(code: str) -> str:
     return hashlib.sha256(code.strip().encode()).hexdigest()
 
 
+def verify_access_code(code: str, stored_hash: str) -> bool:
+    """Whether `code` hashes to `stored_hash`, compared in constant time."""
+    return hmac.compare_digest(hash_access_code(code), stored_hash)
+
+
 def ensure_coordinator(engine: Engine) -> str | None:
     """Create or update the coordinator account; returns a generated password once, else None.
 

@@ -60,6 +60,17 @@ SETTINGS: tuple[Setting, ...] = (
         "200",
         "Largest file accepted by the app's upload widgets, in megabytes.",
     ),
+    Setting(
+        "VTT_DEVICE",
+        "auto",
+        "Device of generate and train jobs started from the app: cuda, cpu, or auto (cuda when "
+        "the generator's torch sees a GPU).",
+    ),
+    Setting(
+        "VTT_MAX_JOBS",
+        "1",
+        "Generate and train jobs that run at once; further jobs wait in a queue.",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

@@ -208,6 +208,22 @@ def _check_pixel_limit(path: Path, n_pixels: int, limit: int, shape: str) -> Non
         )
 
 
+def _check_slice_shape(path: Path, rows: int, cols: int, limit: int) -> None:
+    """Refuse slices without pixels, and slices whose square display canvas (the longer side
+    squared, see render.py) would exceed the pixel limit: a 1 x 10^6 strip passes the pixel
+    count but would be padded to 10^12 pixels."""
+    if rows < 1 or cols < 1:
+        raise ImagingError(f"{path}: slices of {rows} x {cols} pixels hold no pixels")
+    side = max(rows, cols)
+    if side * side > limit:
+        raise ImagingError(
+            f"{path}: slices of {rows} x {cols} pixels are padded to a {side} x {side} square "
+            f"for display ({side * side:,} pixels), over the limit of {limit:,} "
+            "(VTT_MAX_IMAGE_PIXELS); refused before decoding. Crop the image to a less extreme "
+            "aspect ratio."
+        )
+
+
 def _hash_files(paths: Iterable[Path]) -> str:
     hasher = hashlib.sha256()
     for path in paths:
@@ -257,16 +273,34 @@ def _read_dicom_file(path: Path) -> _DicomFile:
         )
     try:
         ds = pydicom.dcmread(io.BytesIO(data))
+        # pydicom converts values on first access; convert them all here, inside this guard,
+        # so that a damaged value is refused as such instead of failing somewhere later.
+        for _ in ds.iterall():
+            pass
     except Exception as e:  # pydicom raises many types on damaged input; all mean the same here
         raise ImagingError(
             f"{path}: cannot be read as DICOM ({one_line(e)}); the file is damaged or "
             "truncated: copy it again"
         ) from e
-    if "PixelData" not in ds:
+    if ds.get("PixelData") is None:
         raise ImagingError(
             f"{path}: DICOM file without pixel data: it is no image (a DICOMDIR, report, ...) "
             "or it was cut short; remove it from the folder or copy it again"
         )
+    meta = getattr(ds, "file_meta", None)
+    syntax = meta.get("TransferSyntaxUID") if meta is not None else None
+    if syntax is not None and not syntax.is_transfer_syntax:
+        raise ImagingError(
+            f"{path}: transfer syntax {str(syntax)!r} is unknown; the file is damaged: copy it "
+            "again"
+        )
+    for keyword in ("Rows", "Columns", "BitsAllocated", "SamplesPerPixel", "NumberOfFrames"):
+        value = ds.get(keyword)
+        if keyword in ds and not (isinstance(value, int) and value >= 0):
+            raise ImagingError(
+                f"{path}: {keyword} {value!r} is not a whole number >= 0; the file is damaged: "
+                "export it again"
+            )
     return _DicomFile(path, data, ds)
 
 
@@ -348,13 +382,19 @@ def _rescale_source(ds: Dataset, frame: int) -> Dataset:
     return ds
 
 
-def _pixel_spacing(ds: Dataset) -> tuple[float, float]:
-    spacing = ds.get("PixelSpacing") or _functional_group_value(
-        ds, 0, "PixelMeasuresSequence", "PixelSpacing"
+def _pixel_spacing(f: _DicomFile) -> tuple[float, float]:
+    spacing = f.ds.get("PixelSpacing") or _functional_group_value(
+        f.ds, 0, "PixelMeasuresSequence", "PixelSpacing"
     )
     if not spacing:
         return (1.0, 1.0)
-    return (float(spacing[0]), float(spacing[1]))
+    values = _as_vector(spacing, 2)
+    if values is None or not (values > 0).all():
+        raise ImagingError(
+            f"{f.path}: PixelSpacing {spacing!r} is not two positive numbers (mm between rows, "
+            "between columns); the file is damaged: export it again"
+        )
+    return (float(values[0]), float(values[1]))
 
 
 def _check_image_module(files: list[_DicomFile]) -> None:
@@ -366,6 +406,11 @@ def _check_image_module(files: list[_DicomFile]) -> None:
             raise ImagingError(
                 f"{f.path}: DICOM image without {', '.join(missing)}; the file is damaged: "
                 "export it again"
+            )
+        if not (ds.Rows and ds.Columns):
+            raise ImagingError(
+                f"{f.path}: DICOM image of {ds.Rows} x {ds.Columns} pixels holds no pixels; the "
+                "file is damaged: export it again"
             )
         if int(ds.get("SamplesPerPixel", 1)) != 1:
             raise ImagingError(
@@ -383,10 +428,10 @@ def _check_image_module(files: list[_DicomFile]) -> None:
                 f"{first.path.name} ({first.ds.get('Rows')} x {first.ds.get('Columns')}); "
                 "a series must have one matrix size"
             )
-        if _pixel_spacing(ds) != _pixel_spacing(first.ds):
+        if _pixel_spacing(f) != _pixel_spacing(first):
             raise ImagingError(
-                f"{f.path}: pixel spacing {_pixel_spacing(ds)} differs from {first.path.name} "
-                f"({_pixel_spacing(first.ds)}); a series must have one pixel spacing"
+                f"{f.path}: pixel spacing {_pixel_spacing(f)} differs from {first.path.name} "
+                f"({_pixel_spacing(first)}); a series must have one pixel spacing"
             )
 
 
@@ -420,7 +465,13 @@ def _decode(f: _DicomFile) -> np.ndarray:
             f"{f.path}: pixel data cannot be decoded ({one_line(e)}); transfer syntax {name}: "
             "decompress the file (e.g. dcmdjpeg) or install a pydicom decoder plugin"
         ) from e
-    stored = stored.reshape(f.frames, int(ds.Rows), int(ds.Columns))
+    shape = (f.frames, int(ds.Rows), int(ds.Columns))
+    if stored.size != math.prod(shape):
+        raise ImagingError(
+            f"{f.path}: pixel data decode to {stored.size:,} values, but the header describes "
+            f"{' x '.join(map(str, shape))} (frames x rows x columns); the file is damaged"
+        )
+    stored = stored.reshape(shape)
     return np.stack(
         [
             np.asarray(apply_modality_lut(frame, _rescale_source(ds, i)), dtype=np.float32)
@@ -429,14 +480,21 @@ def _decode(f: _DicomFile) -> np.ndarray:
     )
 
 
+def _instance_number(ds: Dataset) -> int | None:
+    """InstanceNumber, or None when it is missing, empty or not a whole number."""
+    value = ds.get("InstanceNumber")
+    return int(value) if isinstance(value, int) else None
+
+
 def _as_vector(value: object, size: int) -> np.ndarray | None:
+    """`value` as `size` finite numbers, or None (missing, wrong length or not numbers)."""
     if value is None:
         return None
     try:
         vector = np.array([float(v) for v in value], dtype=np.float64)  # type: ignore[union-attr]
     except (TypeError, ValueError):
         return None
-    return vector if vector.shape == (size,) else None
+    return vector if vector.shape == (size,) and np.isfinite(vector).all() else None
 
 
 def _order_by_position(
@@ -501,12 +559,12 @@ def _check_spacing(label: Path, names: list[str], along: np.ndarray) -> None:
 
 def _load_dicom(path: Path, spec: str, series: str | None, limit: int) -> list[SourceSlice]:
     files = _choose_series(path, [_read_dicom_file(p) for p in _dicom_files(path)], series)
-    first = files[0].ds
     total = sum(int(f.ds.get("Rows", 0)) * int(f.ds.get("Columns", 0)) * f.frames for f in files)
     count = f"{len(files)} file{'s' if len(files) != 1 else ''}"
     _check_pixel_limit(path, total, limit, f"the series ({count})")
     _check_image_module(files)
-    spacing = _pixel_spacing(first)
+    _check_slice_shape(path, int(files[0].ds.Rows), int(files[0].ds.Columns), limit)
+    spacing = _pixel_spacing(files[0])
     if len(files) == 1 and files[0].frames > 1:
         return _load_multiframe(path, files[0], spec, spacing)
     several = [f.path.name for f in files if f.frames > 1]
@@ -520,7 +578,7 @@ def _load_dicom(path: Path, spec: str, series: str | None, limit: int) -> list[S
         [f.path.name for f in files],
         [_as_vector(f.ds.get("ImageOrientationPatient"), 6) for f in files],
         [_as_vector(f.ds.get("ImagePositionPatient"), 3) for f in files],
-        [int(f.ds.InstanceNumber) if "InstanceNumber" in f.ds else None for f in files],
+        [_instance_number(f.ds) for f in files],
     )
     ordered = [files[i] for i in order]
     hasher = hashlib.sha256()
@@ -594,14 +652,23 @@ def _load_nifti(path: Path, spec: str, limit: int) -> list[SourceSlice]:
     _check_pixel_limit(
         path, math.prod(spatial), limit, f"the volume ({' x '.join(map(str, spatial))})"
     )
+    _check_slice_shape(path, spatial[1], spatial[0], limit)
+    if spatial[2] < 1:
+        raise ImagingError(f"{path}: the volume {shape} holds no slices")
     try:
         data = np.asarray(image.get_fdata(dtype=np.float32)).reshape(spatial)
     except Exception as e:
         raise ImagingError(
             f"{path}: voxel data cannot be read ({one_line(e)}); the file is truncated or damaged"
         ) from e
-    canonical = nib.as_closest_canonical(nib.Nifti1Image(data, image.affine))
-    zooms = canonical.header.get_zooms()[:3]
+    try:
+        canonical = nib.as_closest_canonical(nib.Nifti1Image(data, image.affine))
+        zooms = canonical.header.get_zooms()[:3]
+    except Exception as e:  # a degenerate affine fails in nibabel or numpy.linalg
+        raise ImagingError(
+            f"{path}: the orientation (affine) cannot be used ({one_line(e)}); the header is "
+            "damaged: write the file again"
+        ) from e
     # RAS+: axis 0 runs to the patient's right, axis 1 anterior. Rows anterior -> posterior and
     # columns right -> left match an axial DICOM slice as stored (LPS), so formats look alike.
     volume = np.transpose(np.asarray(canonical.dataobj), (2, 1, 0))[:, ::-1, ::-1]
@@ -659,6 +726,9 @@ def _load_metaimage(path: Path, spec: str, limit: int) -> list[SourceSlice]:
     _check_pixel_limit(
         path, math.prod(spatial), limit, f"the volume ({' x '.join(map(str, spatial))})"
     )
+    _check_slice_shape(path, spatial[1], spatial[0], limit)
+    if spatial[2] < 1:
+        raise ImagingError(f"{path}: the volume {size} holds no slices")
     try:
         image = reader.Execute()
     except RuntimeError as e:
@@ -696,6 +766,7 @@ def _picture_values(path: Path, data: bytes, limit: int) -> tuple[np.ndarray, fl
         with Image.open(io.BytesIO(data), formats=("PNG", "JPEG", "TIFF")) as image:
             width, height = image.size
             _check_pixel_limit(path, width * height, limit, f"the image ({width} x {height})")
+            _check_slice_shape(path, height, width, limit)
             if getattr(image, "n_frames", 1) > 1:
                 raise ImagingError(f"{path}: has {image.n_frames} pages; save one image per file")
             image.load()

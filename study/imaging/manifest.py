@@ -60,6 +60,8 @@ PROVENANCE_COLUMNS = (
 )
 COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS + PROVENANCE_COLUMNS
 DEFAULT_SLICES = "central:10"
+# The database keeps slice indices as 32-bit integers.
+MAX_SLICE_INDEX = 2**31 - 1
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _T = TypeVar("_T")
@@ -293,7 +295,11 @@ def _resolve(manifest: Path, text: str, allow_absolute: bool) -> Path:
             raise ValueError(
                 f"path leaves the manifest folder {folder}; put the file inside that folder"
             )
-    if not resolved.exists():
+    try:
+        exists = resolved.exists()
+    except OSError as e:  # e.g. a name too long for the file system
+        raise ValueError(f"cannot be used as a path ({e.strerror}); check the path") from None
+    if not exists:
         raise ValueError(f"does not exist ({resolved}); check the path")
     return resolved
 
@@ -308,6 +314,13 @@ def _parse_int(text: str, what: str, low: int, high: int | None = None) -> int |
     if value < low or (high is not None and value > high):
         bounds = f"{low} to {high}" if high is not None else f"at least {low}"
         raise ValueError(f"{what} {value} is out of range: use {bounds}")
+    return value
+
+
+def _parse_slice_index(text: str) -> int | None:
+    value = _parse_int(text, "slice_index", 0)
+    if value is not None and value > MAX_SLICE_INDEX:
+        raise ValueError(f"slice_index {value} is too large: use at most {MAX_SLICE_INDEX}")
     return value
 
 
@@ -352,7 +365,7 @@ def _parse_row(
         problems, prefix, lambda: validate_slice_spec(values.get("slices") or DEFAULT_SLICES)
     )
     slice_index = _attempt(
-        problems, prefix, lambda: _parse_int(values.get("slice_index", ""), "slice_index", 0)
+        problems, prefix, lambda: _parse_slice_index(values.get("slice_index", ""))
     )
     pirads = _attempt(
         problems, prefix, lambda: _parse_int(values.get("pirads", ""), "pirads", 1, 5)

@@ -58,6 +58,8 @@ def normalise(array: np.ndarray, sequence: Sequence | str) -> np.ndarray:
     values = np.asarray(array, dtype=np.float64)
     if values.ndim < 2:
         raise ImagingError(f"cannot normalise an array of shape {values.shape}: it is not 2D")
+    if values.size == 0:
+        raise ImagingError(f"cannot normalise an array of shape {values.shape}: it is empty")
     slices = values.reshape(-1, *values.shape[-2:])
     out = np.stack([_normalise_slice(s, rule) for s in slices]).reshape(values.shape)
     return out.astype(np.float32)

@@ -32,7 +32,12 @@ Weights = Literal["linear", "quadratic"] | None
 def ordered_labels(values: Sequence[object] | np.ndarray) -> list[object]:
     """Distinct labels in their natural order: numerically when every label is a number
     (so "10" follows "9"), otherwise as text."""
-    labels = list(pd.unique(pd.Series(list(values), dtype=object)))
+    if isinstance(values, pd.Series | pd.Index | np.ndarray):
+        array = np.asarray(values, dtype=object).ravel()
+    else:
+        array = np.empty(len(values), dtype=object)
+        array[:] = list(values)
+    labels = list(pd.unique(array))
     try:
         return sorted(labels, key=lambda label: float(label))
     except (TypeError, ValueError):
@@ -47,6 +52,18 @@ def percent_agreement(a: Sequence[object], b: Sequence[object]) -> float:
             f"two raters need ratings of the same units, not {first.shape} and {second.shape}"
         )
     return float(np.mean(first == second)) if len(first) else math.nan
+
+
+def _weight_matrix(k: int, weights: Weights) -> np.ndarray:
+    """Disagreement weights of a k x k table: 0/1, |i - j| or (i - j)^2."""
+    i, j = np.indices((k, k))
+    if weights is None:
+        return (i != j).astype(float)
+    if weights == "linear":
+        return np.abs(i - j).astype(float)
+    if weights == "quadratic":
+        return ((i - j) ** 2).astype(float)
+    raise StatsError(f"kappa weights are None, 'linear' or 'quadratic', not {weights!r}")
 
 
 def cohen_kappa(
@@ -77,15 +94,7 @@ def cohen_kappa(
     observed = np.zeros((k, k))
     np.add.at(observed, ([position[x] for x in first], [position[y] for y in second]), 1)
     expected = np.outer(observed.sum(axis=1), observed.sum(axis=0)) / observed.sum()
-    i, j = np.indices((k, k))
-    if weights is None:
-        w = (i != j).astype(float)
-    elif weights == "linear":
-        w = np.abs(i - j).astype(float)
-    elif weights == "quadratic":
-        w = ((i - j) ** 2).astype(float)
-    else:
-        raise StatsError(f"kappa weights are None, 'linear' or 'quadratic', not {weights!r}")
+    w = _weight_matrix(k, weights)
     disagreement_by_chance = float((w * expected).sum())
     if disagreement_by_chance == 0:
         return math.nan
@@ -138,27 +147,50 @@ def pairwise_agreement(
     Columns: question_kind, reader_a, reader_b, n (cases read by both), percent_agreement,
     kappa, weights. Labels are ordered over all readers' answers so that weighted kappas of
     different pairs use the same scale.
+
+    Every pair's table of answers comes from one product of one-hot answer matrices
+    (units x readers*labels), so 100 readers (4,950 pairs) cost one matrix product, not 4,950
+    loops over the units; each kappa is then `cohen_kappa`'s formula on its table.
     """
     wide = _wide_answers(tidy, question_kind)
     labels = ordered_labels(pd.Series(wide.to_numpy().ravel()).dropna())
-    rows = []
-    for reader_a, reader_b in itertools.combinations(ordered_labels(wide.columns), 2):
-        both = wide[[reader_a, reader_b]].dropna()
-        rows.append(
-            {
-                "question_kind": question_kind,
-                "reader_a": reader_a,
-                "reader_b": reader_b,
-                "n": len(both),
-                "percent_agreement": percent_agreement(both[reader_a], both[reader_b]),
-                "kappa": cohen_kappa(
-                    both[reader_a], both[reader_b], weights=weights, labels=labels
-                ),
-                "weights": weights or "none",
-            }
-        )
+    readers = ordered_labels(wide.columns)
     columns = ["question_kind", "reader_a", "reader_b", "n", "percent_agreement", "kappa"]
-    return pd.DataFrame(rows, columns=[*columns, "weights"])
+    pairs = list(itertools.combinations(range(len(readers)), 2))
+    if not pairs:
+        return pd.DataFrame([], columns=[*columns, "weights"])
+    k = len(labels)
+    answers = wide[readers].to_numpy(dtype=object)
+    codes = pd.Categorical(answers.ravel(), categories=labels).codes.reshape(answers.shape)
+    one_hot = np.zeros((codes.shape[0], len(readers), k))
+    units, raters = np.nonzero(codes >= 0)
+    one_hot[units, raters, codes[units, raters]] = 1.0
+    flat = one_hot.reshape(codes.shape[0], len(readers) * k)
+    tables = (flat.T @ flat).reshape(len(readers), k, len(readers), k).transpose(0, 2, 1, 3)
+    first, second = (np.array(side) for side in zip(*pairs, strict=True))
+    observed = tables[first, second]  # pairs x k x k: answers of reader a (rows) and b
+    n = observed.sum(axis=(1, 2))
+    w = _weight_matrix(k, weights)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        expected = observed.sum(axis=2)[:, :, None] * observed.sum(axis=1)[:, None, :]
+        expected = expected / n[:, None, None]
+        by_chance = (w * expected).sum(axis=(1, 2))
+        kappa = 1 - (w * observed).sum(axis=(1, 2)) / by_chance
+        agreement = np.trace(observed, axis1=1, axis2=2) / n
+    kappa = np.where((n > 0) & (by_chance != 0), kappa, math.nan)
+    agreement = np.where(n > 0, agreement, math.nan)
+    return pd.DataFrame(
+        {
+            "question_kind": question_kind,
+            "reader_a": [readers[a] for a in first],
+            "reader_b": [readers[b] for b in second],
+            "n": n.astype(int),
+            "percent_agreement": agreement,
+            "kappa": kappa,
+            "weights": weights or "none",
+        },
+        columns=[*columns, "weights"],
+    )
 
 
 def group_agreement(tidy: pd.DataFrame, question_kind: str) -> dict[str, float | int]:
@@ -209,10 +241,8 @@ def intra_reader_agreement(
     again = again[[*unit, "answer"]].astype({"case_id": first["case_id"].dtype})
     pairs = again.merge(first, on=unit, suffixes=("_repeat", "_first"))
     labels = ordered_labels(rows["answer"].to_numpy()) if len(rows) else []
-    groups = [
-        (reader, pairs[pairs["reader"] == reader])
-        for reader in ordered_labels(pairs["reader"].to_numpy())
-    ]
+    by_reader = dict(tuple(pairs.groupby("reader", sort=False)))
+    groups = [(reader, by_reader[reader]) for reader in ordered_labels(list(by_reader))]
     out = []
     for reader, group in [*groups, (POOLED, pairs)]:
         out.append(

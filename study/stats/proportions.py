@@ -22,7 +22,7 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 from study.stats import StatsError
 
@@ -38,7 +38,9 @@ class Difference(NamedTuple):
     high: float
 
 
+@functools.lru_cache(maxsize=64)
 def _z(confidence: float) -> float:
+    """The normal quantile of a two-sided interval (cached: tables ask for it per cell)."""
     if not 0 < confidence < 1:
         raise StatsError(f"confidence must lie strictly between 0 and 1, not {confidence}")
     return float(stats.norm.ppf(0.5 + confidence / 2))
@@ -78,8 +80,9 @@ def clopper_pearson_interval(k: int, n: int, confidence: float = 0.95) -> tuple[
     if n == 0:
         return math.nan, math.nan
     alpha = 1 - confidence
-    low = 0.0 if k == 0 else float(stats.beta.ppf(alpha / 2, k, n - k + 1))
-    high = 1.0 if k == n else float(stats.beta.ppf(1 - alpha / 2, k + 1, n - k))
+    # special.betaincinv is what stats.beta.ppf evaluates, without its per-call overhead.
+    low = 0.0 if k == 0 else float(special.betaincinv(k, n - k + 1, alpha / 2))
+    high = 1.0 if k == n else float(special.betaincinv(k + 1, n - k, 1 - alpha / 2))
     return low, high
 
 
@@ -101,10 +104,18 @@ def two_sided_p_values(n: int, p: float = 0.5) -> np.ndarray:
     return np.minimum(cumulative[at_most_as_likely - 1], 1.0)
 
 
+@functools.lru_cache(maxsize=1024)
+def _cached_p_values(n: int, p: float) -> np.ndarray:
+    values = two_sided_p_values(n, p)
+    values.flags.writeable = False
+    return values
+
+
 def binomial_test(k: int, n: int, p: float = 0.5) -> float:
-    """Exact two-sided binomial test of k successes in n trials against proportion p."""
+    """Exact two-sided binomial test of k successes in n trials against proportion p (the
+    n+1 p-values of each n are computed once: tables test many cells of the same size)."""
     _check_count(k, n)
-    return float(two_sided_p_values(n, p)[k])
+    return float(_cached_p_values(n, p)[k])
 
 
 def newcombe_difference_interval(

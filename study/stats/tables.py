@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal
 
+import numpy as np
 import pandas as pd
 
 from study.stats import StatsError
@@ -110,13 +111,17 @@ def analysis_rows(tidy: pd.DataFrame, *, keep_repeats: bool = False) -> pd.DataF
     """The rows an analysis uses: practice rows dropped, repeated presentations dropped unless
     `keep_repeats`; `practice`, `repeat` and `paired` become plain booleans."""
     check_tidy(tidy)
-    rows = tidy.copy()
-    for name in ("practice", "repeat", "paired"):
-        rows[name] = _flag(rows[name], name)
-    rows = rows[~rows["practice"]]
+    flags = {name: _flag(tidy[name], name) for name in ("practice", "repeat", "paired")}
+    keep = ~flags["practice"]
     if not keep_repeats:
-        rows = rows[~rows["repeat"]]
-    return rows
+        keep &= ~flags["repeat"]
+    # One selection (a new frame) instead of a copy of every column and then a selection.
+    chosen = keep.to_numpy()
+    rows = tidy[chosen]
+    converted = {
+        name: flag.to_numpy()[chosen] for name, flag in flags.items() if tidy[name].dtype != bool
+    }
+    return rows.assign(**converted) if converted else rows
 
 
 def answer_text(column: pd.Series) -> pd.Series:
@@ -132,35 +137,41 @@ def binary_calls(tidy: pd.DataFrame) -> pd.DataFrame:
     question's two options raises a `StatsError` naming it.
     """
     rows = analysis_rows(tidy)
-    rows = rows[rows["question_kind"].isin(BINARY_KINDS)].copy()
-    rows["answer"] = answer_text(rows["value"])
-    rows = rows[rows["answer"].notna()]
-    truth = pd.Series(pd.NA, index=rows.index, dtype="boolean")
-    called = pd.Series(pd.NA, index=rows.index, dtype="boolean")
-    origin = answer_text(rows["origin"])
-    lesion = pd.to_numeric(rows["lesion"], errors="coerce")
-    side = answer_text(rows["correct_side"])
+    rows = rows[rows["question_kind"].isin(BINARY_KINDS)]
+    answer = answer_text(rows["value"])
+    answered = answer.notna().to_numpy()
+    rows = rows[answered].assign(answer=answer[answered])
+    # Truth as 1.0 / 0.0, nan where the case has none; filled kind by kind. Comparisons stay
+    # vectorised on the (arrow) string columns: no conversion to Python objects.
+    truth = np.full(len(rows), np.nan)
+    called = np.zeros(len(rows), dtype=bool)
     for kind, (positive, negative) in _ANSWERS.items():
-        of_kind = rows["question_kind"] == kind
-        answers = rows.loc[of_kind, "answer"]
-        bad = answers[~answers.isin([positive, negative])]
-        if len(bad):
-            where = rows.loc[bad.index[0]]
+        of_kind = (rows["question_kind"] == kind).to_numpy(dtype=bool, na_value=False)
+        if not of_kind.any():
+            continue
+        given = rows["answer"][of_kind]
+        bad = ~given.isin([positive, negative]).to_numpy(dtype=bool)
+        if bad.any():
+            row = rows.iloc[int(np.flatnonzero(of_kind)[np.flatnonzero(bad)[0]])]
             raise StatsError(
-                f"{kind} answers must be {positive!r} or {negative!r}; found {bad.iloc[0]!r} "
-                f"(reader {where['reader']}, case {where['case_id']})"
+                f"{kind} answers must be {positive!r} or {negative!r}; found {row['answer']!r} "
+                f"(reader {row['reader']}, case {row['case_id']})"
             )
-        called[of_kind] = answers == positive
-        if kind == "real_or_synthetic":
-            truth[of_kind] = origin[of_kind].map({"synthetic": True, "real": False})
-        elif kind == "lesion_present":
-            truth[of_kind] = lesion[of_kind].map({1: True, 0: False})
+        called[of_kind] = (given == positive).to_numpy(dtype=bool)
+        if kind == "lesion_present":
+            lesion = pd.to_numeric(rows["lesion"][of_kind], errors="coerce")
+            values = lesion.astype(float).to_numpy(na_value=np.nan)
+            truth[of_kind] = np.where(values == 1, 1.0, np.where(values == 0, 0.0, np.nan))
         else:
-            truth[of_kind] = side[of_kind].map({"left": True, "right": False})
-    keep = truth.notna()
+            column = "origin" if kind == "real_or_synthetic" else "correct_side"
+            text = answer_text(rows[column][of_kind])
+            is_positive = (text == positive).to_numpy(dtype=bool, na_value=False)
+            is_negative = (text == negative).to_numpy(dtype=bool, na_value=False)
+            truth[of_kind] = np.where(is_positive, 1.0, np.where(is_negative, 0.0, np.nan))
+    keep = ~np.isnan(truth)
     rows = rows[keep].copy()
-    rows["truth"] = truth[keep].astype(bool)
-    rows["called"] = called[keep].astype(bool)
+    rows["truth"] = truth[keep] == 1.0
+    rows["called"] = called[keep]
     rows["correct"] = rows["truth"] == rows["called"]
     rows["positive_class"] = rows["question_kind"].map(POSITIVE_CLASS)
     return rows

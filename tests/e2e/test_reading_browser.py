@@ -38,6 +38,8 @@ def test_reader_completes_the_study_blind(seeded_study, app_url, browser):
     received: list[str] = []
     pngs: list[bytes] = []
     context = browser.new_context()
+    # Generous: the first script run imports the whole app, slow on a busy two-core machine.
+    context.set_default_timeout(90_000)
     page = context.new_page()
 
     def keep_body(response) -> None:

@@ -1,0 +1,130 @@
+"""Coordinator: generate synthetic images in the background and import them with provenance."""
+
+import pandas as pd
+import streamlit as st
+
+from pages import ui
+from pages.ui_jobs import show_jobs
+from study.imaging.errors import VTTError
+from study.imaging.types import Lesion, Sequence
+from study.jobs import (
+    DEFAULT_PROMPT_TEMPLATE,
+    GenerateCell,
+    JobKind,
+    JobView,
+    SampleOptions,
+    list_checkpoints,
+    match_real_pool,
+    preview_samples,
+    submit_generate,
+    submit_paired,
+    t2w_assets,
+)
+
+ui.require(ui.Role.COORDINATOR)
+st.title("Generate images")
+st.markdown(
+    "The generator runs in the background (closing this tab does not stop it). When it "
+    "finishes, its images are imported into the asset library, all or nothing, with their "
+    "provenance (checkpoint, prompt, seed, sampler, steps, guidance)."
+)
+engine = ui.engine()
+
+checkpoints = list_checkpoints()
+if not checkpoints:
+    st.info("There is no checkpoint yet: train one on the Train page.")
+    st.stop()
+checkpoint = st.selectbox("Checkpoint", checkpoints, format_func=lambda c: c.name)
+st.caption(
+    f"{checkpoint.preset} model, {checkpoint.image_size} px, {checkpoint.steps} training steps, "
+    f"trained {checkpoint.date or 'on an unknown date'}; training manifest sha256 "
+    f"`{checkpoint.training_manifest_sha256 or 'unknown'}`"
+)
+
+with st.expander("Sampling settings", expanded=True):
+    template = st.text_input(
+        "Prompt template ({sequence} and {lesion} are filled in per cell)",
+        DEFAULT_PROMPT_TEMPLATE,
+        key="gen-template",
+    )
+    left, middle, right, seed_column = st.columns(4)
+    sampler = left.selectbox("Sampler", ["dpmpp", "ddim"], key="gen-sampler")
+    steps = middle.number_input("Steps", 1, 1000, 20 if sampler == "dpmpp" else 50, key="gen-steps")
+    guidance = right.number_input("Guidance", 0.0, 20.0, 3.0, step=0.5, key="gen-guidance")
+    seed = seed_column.number_input("Seed", 0, 2**31 - 1, 0, key="gen-seed")
+options = SampleOptions(template, sampler, int(steps), float(guidance), int(seed))
+
+single_tab, paired_tab = st.tabs(["Single images", "Paired: DWI/ADC from T2W"])
+with single_tab:
+    how = st.radio("How many", ["Per sequence and lesion", "Match the real pool"], horizontal=True)
+    if how == "Match the real pool":
+        cells = match_real_pool(engine)
+        if not cells:
+            st.info("There are no real assets to match: import some first.")
+    else:
+        lesions = {"with lesion": Lesion.YES, "without lesion": Lesion.NO}
+        cells = []
+        for column, sequence in zip(
+            st.columns(3), [Sequence.T2W, Sequence.ADC, Sequence.DWI], strict=True
+        ):
+            for label, lesion in lesions.items():
+                count = column.number_input(
+                    f"{sequence.value} {label}", 0, 10000, 0, key=f"gen-{sequence}-{lesion}"
+                )
+                cells.append(GenerateCell(sequence, lesion, int(count)))
+    wanted = [cell for cell in cells if cell.n > 0]
+    st.dataframe(
+        pd.DataFrame(
+            [(c.sequence.value, c.lesion.value or "unknown", c.n) for c in wanted],
+            columns=["sequence", "lesion", "images"],
+        ),
+        hide_index=True,
+    )
+    preview, start = st.columns(2)
+    if wanted and preview.button("Preview 2 images", key="gen-preview"):
+        with st.spinner("Generating a preview..."):
+            try:
+                images = preview_samples(checkpoint.path, wanted[0], options)
+            except VTTError as error:
+                st.error(str(error))
+            else:
+                st.image(
+                    images, width=200, caption=[f"preview {i + 1}" for i in range(len(images))]
+                )
+    if wanted and start.button("Start generating", type="primary", key="gen-start"):
+        try:
+            job_id = submit_generate(engine, checkpoint.path, wanted, options)
+        except VTTError as error:
+            st.error(str(error))
+        else:
+            st.success(f"Job {job_id} is queued; it runs in the background.")
+
+with paired_tab:
+    candidates = dict(t2w_assets(engine))
+    chosen = st.multiselect(
+        "T2W assets to condition on",
+        list(candidates),
+        format_func=candidates.get,
+        key="gen-paired-assets",
+    )
+    targets = st.multiselect(
+        "Make", [Sequence.DWI, Sequence.ADC], default=[Sequence.DWI], key="gen-paired-targets"
+    )
+    if chosen and targets and st.button("Start paired synthesis", type="primary"):
+        try:
+            job_id = submit_paired(engine, checkpoint.path, chosen, targets, options)
+        except VTTError as error:
+            st.error(str(error))
+        else:
+            st.success(f"Job {job_id} is queued; it runs in the background.")
+
+
+def result(job: JobView) -> None:
+    if job.result:
+        st.success(
+            f"added {job.result['added']} assets to the library "
+            f"({job.result['unchanged']} were already there)"
+        )
+
+
+show_jobs(JobKind.GENERATE, result)

@@ -1,0 +1,173 @@
+"""The training set, held in memory (on the GPU when training there), and its batch sampler.
+
+Slices are rendered with `study.imaging.render.fit_square`, exactly as readers see them. An ADC
+or DWI slice is paired with the T2W slice of the same `pair_key` and slice index; that T2W
+slice becomes its condition image. No DataLoader: every batch is a few indexing operations on
+tensors already on the device, drawn with the caller's `torch.Generator`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence as SequenceOf
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from study.imaging.manifest import load_manifest
+from study.imaging.render import fit_square
+from study.imaging.types import Lesion, Sequence
+from synth.errors import SynthError
+from synth.text import CLS, UNK, Vocabulary, prompt_templates
+
+CONDITIONED_SEQUENCES = (Sequence.ADC, Sequence.DWI)
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    images: torch.Tensor  # [N, S, S] float32 in [0, 1]
+    sequences: tuple[Sequence, ...]
+    lesions: tuple[Lesion, ...]
+    condition_index: torch.Tensor  # [N] int64: row of the paired T2W slice, -1 where none
+    source_sha256: str
+
+    @property
+    def size(self) -> int:
+        return int(self.images.shape[-1])
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    @classmethod
+    def from_arrays(
+        cls,
+        images: np.ndarray,
+        sequences: SequenceOf[Sequence],
+        lesions: SequenceOf[Lesion],
+        pair_keys: SequenceOf[str],
+        slice_indices: SequenceOf[int],
+        source_sha256: str,
+    ) -> TrainingSet:
+        """From square canonical slices [N, S, S] in [0, 1] and their labels."""
+        images = np.asarray(images, dtype=np.float32)
+        count = len(images)
+        if images.ndim != 3 or images.shape[1] != images.shape[2] or count == 0:
+            raise SynthError(f"training images must be [N, S, S] with N > 0, not {images.shape}")
+        if not len(sequences) == len(lesions) == len(pair_keys) == len(slice_indices) == count:
+            raise SynthError("training images and their labels differ in number")
+        if not np.isfinite(images).all() or images.min() < 0 or images.max() > 1:
+            raise SynthError("training images must be finite and in [0, 1] (canonical arrays)")
+        t2w_rows = {
+            (key, index): row
+            for row, (sequence, key, index) in enumerate(
+                zip(sequences, pair_keys, slice_indices, strict=True)
+            )
+            if sequence == Sequence.T2W and key
+        }
+        condition_index = [
+            t2w_rows.get((key, index), -1) if sequence in CONDITIONED_SEQUENCES and key else -1
+            for sequence, key, index in zip(sequences, pair_keys, slice_indices, strict=True)
+        ]
+        return cls(
+            images=torch.from_numpy(images.copy()),
+            sequences=tuple(Sequence(value) for value in sequences),
+            lesions=tuple(Lesion(value) for value in lesions),
+            condition_index=torch.tensor(condition_index, dtype=torch.long),
+            source_sha256=source_sha256,
+        )
+
+
+def training_set_from_manifest(path: Path, size: int) -> TrainingSet:
+    """Every slice of a manifest (real or phantom, any format `load_manifest` reads)."""
+    slices = load_manifest(path, allow_absolute=True)
+    if not slices:
+        raise SynthError(f"{path}: the manifest lists no slices to train on")
+    return TrainingSet.from_arrays(
+        np.stack([fit_square(item.canonical, size) for item in slices]),
+        [item.row.sequence for item in slices],
+        [item.row.lesion for item in slices],
+        [item.row.pair_key or "" for item in slices],
+        [item.slice_index for item in slices],
+        hashlib.sha256(Path(path).read_bytes()).hexdigest(),
+    )
+
+
+@dataclass(frozen=True)
+class TrainingBatch:
+    images: torch.Tensor  # [B, 1, S, S] in [-1, 1]
+    token_ids: torch.Tensor  # [B, L]
+    condition: torch.Tensor  # [B, 1, S, S] in [-1, 1]
+    condition_mask: torch.Tensor  # [B] 1.0 where the condition counts
+
+
+class BatchSampler:
+    """Random batches with random prompts, prompt dropout (for classifier-free guidance),
+    unknown-word replacement, conditioning dropout and horizontal flips."""
+
+    def __init__(
+        self,
+        training_set: TrainingSet,
+        vocabulary: Vocabulary,
+        max_tokens: int,
+        device: torch.device | str,
+        *,
+        prompt_dropout: float,
+        condition_dropout: float,
+        unknown_word_rate: float,
+    ) -> None:
+        self.device = torch.device(device)
+        self.prompt_dropout = prompt_dropout
+        self.condition_dropout = condition_dropout
+        self.unknown_word_rate = unknown_word_rate
+        self.images = training_set.images.to(self.device).unsqueeze(1) * 2 - 1
+        self.condition_index = training_set.condition_index.to(self.device)
+        groups = sorted(set(zip(training_set.sequences, training_set.lesions, strict=True)))
+        prompts = [prompt_templates(*group) for group in groups]
+        self.prompt_tokens = vocabulary.encode_batch(
+            [prompt for group in prompts for prompt in group], max_tokens
+        ).to(self.device)
+        counts = torch.tensor([len(group) for group in prompts])
+        self.group_start = (torch.cumsum(counts, 0) - counts).to(self.device)
+        self.group_count = counts.to(self.device)
+        group_of = {group: number for number, group in enumerate(groups)}
+        self.row_group = torch.tensor(
+            [
+                group_of[pair]
+                for pair in zip(training_set.sequences, training_set.lesions, strict=True)
+            ],
+            device=self.device,
+        )
+        self.empty_prompt = vocabulary.encode_batch([""], max_tokens).to(self.device)
+
+    def sample(self, batch_size: int, generator: torch.Generator) -> TrainingBatch:
+        def uniform(*shape: int) -> torch.Tensor:
+            return torch.rand(shape, generator=generator, device=self.device)
+
+        rows = torch.randint(
+            len(self.images), (batch_size,), generator=generator, device=self.device
+        )
+        group = self.row_group[rows]
+        choice = (uniform(batch_size) * self.group_count[group]).long()
+        tokens = self.prompt_tokens[self.group_start[group] + choice]
+        is_word = tokens > CLS
+        tokens = torch.where(
+            is_word & (uniform(*tokens.shape) < self.unknown_word_rate), UNK, tokens
+        )
+        drop_prompt = uniform(batch_size) < self.prompt_dropout
+        tokens = torch.where(drop_prompt[:, None], self.empty_prompt, tokens)
+
+        paired = self.condition_index[rows]
+        keep = (paired >= 0) & (uniform(batch_size) >= self.condition_dropout)
+        images = self.images[rows]
+        condition = self.images[paired.clamp(min=0)]
+        flip = (uniform(batch_size) < 0.5).view(-1, 1, 1, 1)
+        images = torch.where(flip, images.flip(-1), images)
+        condition = torch.where(flip, condition.flip(-1), condition)
+        return TrainingBatch(
+            images=images,
+            token_ids=tokens,
+            condition=condition * keep.view(-1, 1, 1, 1),
+            condition_mask=keep.float(),
+        )

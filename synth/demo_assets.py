@@ -1,0 +1,171 @@
+"""Build the bundled demo: the demo generator and the images of the demo study.
+
+Phases, each skipped when its output exists, so the build resumes where it stopped:
+1. a training cohort of phantom patients (seed 1000), in the work folder;
+2. the "default" model trained on it (resumable: `max_minutes` per run);
+3. the demo generator: the EMA weights in float16, in `out/checkpoint`;
+4. held-out phantom patients (seed 7) playing the acquired images, in `out/real`;
+5. the generator's images, in `out/synthetic`: T2W and ADC with and without lesion from text
+   prompts, and DWI generated from the synthetic T2W images (paired T2W-DWI cases).
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from synth.checkpoint import load_checkpoint, load_training_state, save_checkpoint
+from synth.phantom import write_phantom
+from synth.progress import ProgressKind, make_progress
+from synth.sample import write_samples
+from synth.train import TrainConfig, train
+
+TRAIN_SEED = 1000
+DEMO_REAL_SEED = 7
+TEXT_GROUPS = (
+    ("t2w-lesion", "A T2 image of a prostate with a lesion"),
+    ("t2w-none", "A T2 image of a prostate with no lesion"),
+    ("adc-lesion", "ADC image of a prostate with a lesion"),
+    ("adc-none", "ADC image of a prostate with no lesion"),
+)
+# DWI made from the synthetic T2W of the same lesion status: paired synthetic cases.
+PAIRED_GROUPS = (
+    ("dwi-lesion", "A DWI image of a prostate with a lesion", "t2w-lesion"),
+    ("dwi-none", "A DWI image of a prostate with no lesion", "t2w-none"),
+)
+
+
+@dataclass(frozen=True)
+class DemoAssetsPlan:
+    out: Path
+    work: Path
+    device: str = "cpu"
+    model: str = "default"
+    steps: int = 20_000
+    batch: int = 64
+    size: int = 128
+    train_patients: int = 400
+    demo_patients: int = 8
+    per_group: int = 6
+    max_minutes: float | None = None
+    progress: ProgressKind = "tqdm"
+
+
+def training_cohort(plan: DemoAssetsPlan) -> Path:
+    manifest = plan.work / "train" / "manifest.csv"
+    if not manifest.is_file():
+        shutil.rmtree(plan.work / "train", ignore_errors=True)
+        write_phantom(
+            plan.work / "train",
+            patients=plan.train_patients,
+            seed=TRAIN_SEED,
+            size=plan.size,
+            progress=plan.progress == "tqdm",
+        )
+    return manifest
+
+
+def trained_steps(checkpoint: Path) -> int:
+    state = load_training_state(checkpoint)
+    return int(state["step"]) if state else 0
+
+
+def train_generator(plan: DemoAssetsPlan, manifest: Path) -> bool:
+    """Train, or continue training; True once the planned steps are done."""
+    checkpoint = plan.work / "checkpoint"
+    if trained_steps(checkpoint) < plan.steps:
+        train(
+            TrainConfig(
+                out=checkpoint,
+                manifest=manifest,
+                steps=plan.steps,
+                batch=plan.batch,
+                device=plan.device,  # type: ignore[arg-type]
+                resume=(checkpoint / "config.json").exists(),
+                model=plan.model,
+                size=plan.size,
+                max_minutes=plan.max_minutes,
+            ),
+            progress=make_progress(plan.progress, plan.steps, "step", "training"),
+        )
+    return trained_steps(checkpoint) >= plan.steps
+
+
+def export_demo_checkpoint(plan: DemoAssetsPlan) -> Path:
+    """The trained EMA weights in float16: small enough to ship in the repository."""
+    target = plan.out / "checkpoint"
+    generator = load_checkpoint(plan.work / "checkpoint")
+    shutil.rmtree(target, ignore_errors=True)
+    save_checkpoint(
+        target,
+        generator.network.state_dict(),
+        generator.config,
+        generator.vocabulary,
+        generator.training,
+        half=True,
+    )
+    return target
+
+
+def demo_real_images(plan: DemoAssetsPlan) -> Path:
+    """Held-out phantom patients; their slices (not the volumes) ship with the demo."""
+    real = plan.out / "real"
+    shutil.rmtree(real, ignore_errors=True)
+    manifest = write_phantom(real, patients=plan.demo_patients, seed=DEMO_REAL_SEED, size=plan.size)
+    shutil.rmtree(real / "volumes")
+    return manifest
+
+
+def demo_synthetic_images(plan: DemoAssetsPlan, checkpoint: Path) -> Path:
+    """The generator's images of every group, under one manifest with relative paths."""
+    synthetic = plan.out / "synthetic"
+    shutil.rmtree(synthetic, ignore_errors=True)
+    generator = load_checkpoint(checkpoint, plan.device)
+    manifests: dict[str, Path] = {}
+    seed = 1
+    for name, prompt in TEXT_GROUPS:
+        manifests[name] = write_samples(
+            generator, prompt, plan.per_group, synthetic / name, seed=seed, device=plan.device
+        )
+        seed += plan.per_group
+    for name, prompt, condition in PAIRED_GROUPS:
+        manifests[name] = write_samples(
+            generator,
+            prompt,
+            1,
+            synthetic / name,
+            seed=seed,
+            device=plan.device,
+            condition_manifest=manifests[condition],
+        )
+        seed += plan.per_group
+    return merge_manifests(manifests, synthetic / "manifest.csv")
+
+
+def merge_manifests(parts: dict[str, Path], target: Path) -> Path:
+    """One manifest whose paths are relative to `target`'s folder."""
+    rows: list[dict[str, str]] = []
+    columns: list[str] = []
+    for manifest in parts.values():
+        with manifest.open(newline="") as handle:
+            reader = csv.DictReader(handle)
+            columns = columns or list(reader.fieldnames or [])
+            prefix = manifest.parent.relative_to(target.parent)
+            rows += [{**row, "path": str(prefix / row["path"])} for row in reader]
+    with target.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return target
+
+
+def build_demo_assets(plan: DemoAssetsPlan) -> bool:
+    """Run the phases that are not done yet; False when training paused (run again)."""
+    if not train_generator(plan, training_cohort(plan)):
+        return False
+    checkpoint = export_demo_checkpoint(plan)
+    demo_real_images(plan)
+    demo_synthetic_images(plan, checkpoint)
+    return True

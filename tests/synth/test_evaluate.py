@@ -1,0 +1,261 @@
+"""`python -m synth evaluate` on tiny phantom cohorts (32 px, few epochs, one thread)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from study.imaging.canonical import write_canonical_png
+from study.imaging.manifest import load_manifest
+from study.imaging.types import Origin
+from study.stats.roc import delong_auc as reference_delong_auc
+from synth.cli import main
+from synth.evaluate import (
+    c2st,
+    conditioning_fidelity,
+    delong_auc,
+    evaluate,
+    format_table,
+    load_image_set,
+    memorisation,
+)
+from synth.phantom import write_phantom
+
+ROOT = Path(__file__).resolve().parents[2]
+SIZE = 32
+JSON_KEYS = {
+    "c2st_auc",
+    "c2st_auc_ci",
+    "memorised_count",
+    "nearest_train_ncc",
+    "lesion_agreement",
+    "sequence_agreement",
+    "n_real",
+    "n_synthetic",
+    "n_train",
+}
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Two threads on two cores shared with other work run slower than one."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def subset_manifest(manifest: Path, patients: set[str], name: str) -> Path:
+    """A manifest beside `manifest` holding only the rows of `patients`."""
+    with manifest.open(newline="") as stream:
+        reader = csv.DictReader(stream)
+        rows = [row for row in reader if row["patient_id"] in patients]
+        columns = reader.fieldnames
+    out = manifest.with_name(name)
+    with out.open("w", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    return out
+
+
+def synthetic_manifest(folder: Path, images: list[np.ndarray], source: Path | None = None) -> Path:
+    """`images` as canonical 16-bit PNGs with a synthetic manifest; labels and pair keys copied
+    from the rows of `source` (one per image) when given."""
+    folder.mkdir(parents=True)
+    labels = [s.row for s in load_manifest(source)] if source else []
+    with (folder / "manifest.csv").open("w", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(
+            ["path", "origin", "sequence", "lesion", "patient_id", "pair_key", "intensity"]
+        )
+        for index, image in enumerate(images):
+            write_canonical_png(image, folder / f"{index:04d}.png")
+            row = labels[index] if labels else None
+            writer.writerow(
+                [
+                    f"{index:04d}.png",
+                    "synthetic",
+                    row.sequence if row else "T2W",
+                    row.lesion if row else "",
+                    "",
+                    row.pair_key if row else "",
+                    "canonical",
+                ]
+            )
+    return folder / "manifest.csv"
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory) -> dict[str, Path]:
+    """Phantom halves (4 + 4 patients, 3 slices, 36 images each) and variants of them."""
+    root = tmp_path_factory.mktemp("evaluate")
+    phantom = write_phantom(root / "phantom", patients=8, seed=21, size=64, slices=3)
+    ids = sorted({s.row.patient_id for s in load_manifest(phantom)})
+    first = subset_manifest(phantom, set(ids[:4]), "first.csv")
+    second = subset_manifest(phantom, set(ids[4:]), "second.csv")
+    second_images = [s.canonical for s in load_manifest(second)]
+    noise = np.random.default_rng(0).random((36, 64, 64))
+    fresh = write_phantom(root / "fresh", patients=2, seed=22, size=64, slices=3)
+    return {
+        "real": first,
+        "same": synthetic_manifest(root / "same", second_images, second),
+        "noise": synthetic_manifest(root / "noise", list(noise)),
+        "heldout": write_phantom(root / "heldout", patients=8, seed=23, size=64, slices=3),
+        "fresh": synthetic_manifest(
+            root / "fresh-synthetic", [s.canonical for s in load_manifest(fresh)], fresh
+        ),
+    }
+
+
+def test_delong_matches_the_statistics_module():
+    rng = np.random.default_rng(1)
+    positive, negative = rng.normal(0.5, 1, 30), np.round(rng.normal(0, 1, 20), 1)
+    auc, variance = delong_auc(positive, negative)
+    reference = reference_delong_auc(
+        np.concatenate([positive, negative]), [True] * 30 + [False] * 20
+    )
+    assert auc == pytest.approx(reference.auc)
+    assert variance == pytest.approx(reference.variance)
+
+
+def test_c2st_is_near_chance_for_two_halves_of_one_cohort(cohort):
+    real = load_image_set(cohort["real"], Origin.REAL, SIZE)
+    same = load_image_set(cohort["same"], Origin.SYNTHETIC, SIZE)
+    auc, (low, high) = c2st(real, same, folds=3, epochs=4, seed=0)
+    assert 0.25 < auc < 0.75
+    assert low < 0.5 < high
+
+
+def test_c2st_tells_real_from_noise(cohort):
+    real = load_image_set(cohort["real"], Origin.REAL, SIZE)
+    noise = load_image_set(cohort["noise"], Origin.SYNTHETIC, SIZE)
+    auc, (low, high) = c2st(real, noise, folds=3, epochs=2, seed=0)
+    assert auc > 0.99
+    assert low <= auc <= high
+
+
+def test_memorisation_counts_copies_of_training_images(cohort, tmp_path):
+    train = load_image_set(cohort["real"], Origin.REAL, SIZE)
+    heldout = load_image_set(cohort["heldout"], Origin.REAL, SIZE)
+    fresh = load_image_set(cohort["fresh"], Origin.SYNTHETIC, SIZE)
+    copies = [s.canonical for s in load_manifest(cohort["real"])[5:30:6]]
+    copied = load_image_set(synthetic_manifest(tmp_path / "copies", copies), Origin.SYNTHETIC, SIZE)
+
+    found = memorisation(heldout, copied, train)
+    assert found.memorised_count == len(copies) == 5
+    assert found.synthetic.max == pytest.approx(1.0, abs=1e-4)
+    assert found.heldout_real.max < 0.999
+
+    clean = memorisation(heldout, fresh, train)
+    assert clean.memorised_count == 0
+    assert clean.synthetic.max <= clean.heldout_real.max
+    assert clean.n_train == len(train) == 36
+
+
+def test_conditioning_fidelity_is_near_one_for_real_images(cohort):
+    real = load_image_set(cohort["heldout"], Origin.REAL, SIZE)
+    fresh = load_image_set(cohort["fresh"], Origin.SYNTHETIC, SIZE)
+    lesion, sequence = conditioning_fidelity(real, real, epochs=20, seed=0)
+    assert lesion is not None and lesion >= 0.85
+    assert sequence == pytest.approx(1.0)
+    _, fresh_sequence = conditioning_fidelity(real, fresh, epochs=10, seed=0)
+    assert fresh_sequence is not None and fresh_sequence >= 0.95
+
+
+def test_rows_of_the_wrong_origin_are_refused(cohort, capsys):
+    code = main(["evaluate", "--real", str(cohort["same"]), "--synthetic", str(cohort["real"])])
+    assert code == 1
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error: ") and "is not real" in error and "\n" not in error
+
+
+def test_patients_in_both_real_and_train_are_refused(cohort):
+    from synth.errors import SynthError
+
+    with pytest.raises(SynthError, match="held out"):
+        evaluate(cohort["real"], cohort["same"], cohort["real"], size=16, folds=2, epochs=1)
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "synth", "evaluate", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_cli_json_without_train_has_null_memorisation_keys(cohort):
+    result = run_cli(
+        "--real",
+        str(cohort["real"]),
+        "--synthetic",
+        str(cohort["same"]),
+        "--json",
+        "--size",
+        "16",
+        "--folds",
+        "2",
+        "--epochs",
+        "1",
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert set(report) == JSON_KEYS
+    assert report["memorised_count"] is None
+    assert report["nearest_train_ncc"] is None
+    assert report["n_train"] is None
+    assert report["n_real"] == report["n_synthetic"] == 36
+    low, high = report["c2st_auc_ci"]
+    assert 0 <= low <= report["c2st_auc"] <= high <= 1
+    assert "evaluate" in result.stderr  # the progress bar
+
+
+def test_cli_json_with_train_fills_memorisation_keys(cohort):
+    result = run_cli(
+        "--real",
+        str(cohort["heldout"]),
+        "--synthetic",
+        str(cohort["fresh"]),
+        "--train",
+        str(cohort["real"]),
+        "--json",
+        "--size",
+        "16",
+        "--folds",
+        "2",
+        "--epochs",
+        "1",
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert set(report) == JSON_KEYS
+    assert report["memorised_count"] == 0
+    assert report["n_train"] == 36
+    assert set(report["nearest_train_ncc"]) == {"synthetic", "heldout_real"}
+    for summary in report["nearest_train_ncc"].values():
+        assert set(summary) == {"p50", "p95", "max"}
+        assert summary["p50"] <= summary["p95"] <= summary["max"] <= 1.0 + 1e-6
+
+
+def test_table_names_every_measure(cohort):
+    evaluation = evaluate(
+        cohort["heldout"], cohort["fresh"], cohort["real"], size=16, folds=2, epochs=1
+    )
+    table = format_table(evaluation)
+    for words in ("C2ST AUC", "lesion agreement", "sequence agreement", "held-out real", "copies"):
+        assert words in table
