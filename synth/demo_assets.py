@@ -45,6 +45,8 @@ class DemoAssetsPlan:
     model: str = "default"
     steps: int = 20_000
     batch: int = 64
+    lr: float = 2e-4
+    warmup: int = 500
     size: int = 128
     train_patients: int = 400
     demo_patients: int = 8
@@ -82,6 +84,8 @@ def train_generator(plan: DemoAssetsPlan, manifest: Path) -> bool:
                 manifest=manifest,
                 steps=plan.steps,
                 batch=plan.batch,
+                lr=plan.lr,
+                warmup_steps=plan.warmup,
                 device=plan.device,  # type: ignore[arg-type]
                 resume=(checkpoint / "config.json").exists(),
                 model=plan.model,

@@ -22,6 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--size", type=int, default=128, help="image size in pixels")
     parser.add_argument("--steps", type=int, default=20_000, help="training steps")
     parser.add_argument("--batch", type=int, default=64, help="training batch size")
+    parser.add_argument("--lr", type=float, default=2e-4, help="AdamW learning rate")
+    parser.add_argument("--warmup", type=int, default=500, help="linear warm-up steps")
     parser.add_argument("--train-patients", type=int, default=400)
     parser.add_argument("--demo-patients", type=int, default=8)
     parser.add_argument("--per-group", type=int, default=6, help="images per prompt group")
@@ -45,6 +47,8 @@ def run(args: argparse.Namespace) -> int:
         steps=args.steps,
         size=args.size,
         batch=args.batch,
+        lr=args.lr,
+        warmup=args.warmup,
         train_patients=args.train_patients,
         demo_patients=args.demo_patients,
         per_group=args.per_group,
