@@ -22,7 +22,7 @@ import torch
 from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
 
 from study.imaging.canonical import write_canonical_png
-from study.imaging.manifest import load_manifest
+from study.imaging.manifest import PROVENANCE_COLUMNS, load_manifest
 from study.imaging.render import fit_square
 from study.imaging.types import Intensity, Lesion, Origin, Sequence
 from synth.checkpoint import Generator
@@ -43,14 +43,7 @@ MANIFEST_COLUMNS = (
     "slice_index",
     "pair_key",
     "intensity",
-    "generator",
-    "prompt",
-    "seed",
-    "checkpoint_sha256",
-    "sampler",
-    "steps",
-    "guidance",
-    "condition_sha256",
+    *PROVENANCE_COLUMNS,
 )
 CONDITION_SEQUENCE = Sequence.T2W
 
