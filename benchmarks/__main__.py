@@ -30,6 +30,8 @@ def main() -> int:
     print(f"machine: {platform.machine()}, {cores} cores, Python {platform.python_version()}")
     for name in names:
         print(f"\n== {name}", flush=True)
+        # Each benchmark reads its own options from sys.argv: run it with its defaults.
+        sys.argv = [name]
         importlib.import_module(f"benchmarks.{name}").main()
     return 0
 

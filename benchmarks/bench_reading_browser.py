@@ -1,0 +1,133 @@
+"""From "Submit and next" to the next case fully shown, in a real browser, on a large database.
+
+The app runs as `streamlit run app.py` (SQLite in a temporary data directory seeded like
+`bench_reading`: `--readers` readers, `--cases` cases, half of every reader's cases answered);
+headless Chromium signs one reader in and submits `--submits` cases. Each time runs from the
+click to the next case's number on screen, the script run over and every image loaded.
+
+    .venv/bin/python -m benchmarks.bench_reading_browser [--readers 100] [--cases 5000]
+        [--submits 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+from playwright.sync_api import sync_playwright
+
+from benchmarks.bench_reading import seed
+from study.db import make_engine, migrate
+from study.readers import issue_new_code
+from study.storage import AssetStore
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+SETTLED = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+IMAGES_LOADED = "Array.from(document.images).every(image => image.complete)"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_app(data_dir: Path, port: int) -> subprocess.Popen:
+    env = {**os.environ, "VTT_DATA_DIR": str(data_dir), "VTT_SEED_DEMO": "0"}
+    env.pop("VTT_DATABASE_URL", None)
+    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)]
+    options = {"headless": "true", "fileWatcherType": "none"}
+    server = subprocess.Popen(
+        [*command, *(f"--server.{key}={value}" for key, value in options.items())],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2):
+                return server
+        except OSError:
+            time.sleep(0.5)
+    server.kill()
+    raise RuntimeError("the app did not start within 120 s")
+
+
+def case_number(page) -> int:
+    match = re.search(r"Case (\d+) of \d+", page.inner_text("body"))
+    if match is None:
+        raise RuntimeError("no 'Case k of n' on the reading page")
+    return int(match.group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--readers", type=int, default=100)
+    parser.add_argument("--cases", type=int, default=5000)
+    parser.add_argument("--submits", type=int, default=40)
+    args = parser.parse_args()
+    if not Path(CHROMIUM).exists():
+        print(f"{CHROMIUM} is missing (make browser installs it): nothing measured")
+        return
+
+    with tempfile.TemporaryDirectory() as folder:
+        data_dir = Path(folder)
+        engine = make_engine(f"sqlite:///{data_dir / 'vtt.sqlite3'}")
+        migrate(engine)
+        reader = seed(engine, AssetStore(data_dir / "assets"), args.readers, args.cases)[0]
+        code = issue_new_code(engine, reader).code
+        engine.dispose()
+        port = free_port()
+        server = start_app(data_dir, port)
+        timings: list[float] = []
+        try:
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(
+                    executable_path=CHROMIUM,
+                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+                )
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page.set_default_timeout(120_000)
+                page.goto(f"http://127.0.0.1:{port}/?code={code}")
+                page.get_by_role("button", name="Start", exact=True).click()
+                page.get_by_text(re.compile(r"Case \d+ of \d+")).first.wait_for()
+                page.wait_for_selector(SETTLED)
+                for _ in range(args.submits):
+                    number = case_number(page)
+                    page.get_by_text("Synthetic", exact=True).click()
+                    page.get_by_text("No", exact=True).click()
+                    page.wait_for_selector(SETTLED)
+                    started = time.perf_counter()
+                    page.get_by_role("button", name="Submit and next").click()
+                    page.get_by_text(f"Case {number + 1} of", exact=False).first.wait_for()
+                    page.wait_for_selector(SETTLED)
+                    page.wait_for_function(IMAGES_LOADED)
+                    timings.append((time.perf_counter() - started) * 1000)
+                browser.close()
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+    print(
+        f"browser: submit -> next case shown, {args.readers} readers, {args.cases} cases, "
+        f"n={len(timings)}: median={statistics.median(timings):.0f} ms "
+        f"p95={float(np.percentile(timings, 95)):.0f} ms max={max(timings):.0f} ms "
+        "(target p95 <= 300 ms)"
+    )
+
+
+if __name__ == "__main__":
+    main()
