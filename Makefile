@@ -51,7 +51,7 @@ bench-gpu: $(STAMP)
 
 # Rebuild data/demo (generator and images); resumable: run again after --max-minutes pauses it.
 # DEMO_ARGS="--device cuda" trains the default model on a GPU (see data/README.md).
-DEMO_ARGS ?= --device cpu --model small --size 64 --batch 32 --train-patients 120
+DEMO_ARGS ?= --device cpu --model small --size 64 --batch 32 --lr 6e-4 --warmup 100 --train-patients 120 --steps 750
 demo-assets: $(STAMP)
 	$(PY) -m synth demo-assets $(DEMO_ARGS)
 
