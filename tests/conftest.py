@@ -29,7 +29,8 @@ def require(condition: bool, reason: str) -> None:
 def shared_data() -> Path:
     """../shared/data (real ProstateX DICOM, Van Dyke MRMC data); skips where absent."""
     require(SHARED_DATA.is_dir(), f"{SHARED_DATA} is not present")
-    return SHARED_DATA
+    # Resolved, as the importers resolve the paths they name in messages.
+    return SHARED_DATA.resolve()
 
 
 POSTGRES_URL = os.environ.get(
