@@ -4,18 +4,13 @@
 from __future__ import annotations
 
 import csv
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
+from app_server import AppServer
 
 from study.db import open_database
 from study.design import SingleBlock, StudyPlan, create_study, open_study
@@ -28,7 +23,6 @@ from study.readers import add_reader
 ROOT = Path(__file__).resolve().parents[2]
 ROOT_CONFTEST = ROOT / "tests" / "conftest.py"
 CHROMIUM = Path("/usr/bin/chromium")
-STREAMLIT = Path(sys.executable).parent / "streamlit"
 
 
 @dataclass(frozen=True)
@@ -38,12 +32,6 @@ class SeededStudy:
     data_dir: Path
     source_files: tuple[Path, ...]
     patient_ids: tuple[str, ...]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture
@@ -92,54 +80,12 @@ def seeded_study(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SeededStudy
 @pytest.fixture
 def app_url(seeded_study: SeededStudy, tmp_path: Path) -> Iterator[str]:
     """The app served by `streamlit run app.py` on a free port, with the study's data dir."""
-    port = _free_port()
-    env = {
-        **os.environ,
-        "VTT_DATA_DIR": str(seeded_study.data_dir),
-        "VTT_ADMIN_PASSWORD": "browser-test-password",
-        "VTT_PUBLIC_URL": f"http://127.0.0.1:{port}",
-    }
-    log = (tmp_path / "streamlit.log").open("w")
-    server = subprocess.Popen(
-        [
-            str(STREAMLIT),
-            "run",
-            "app.py",
-            "--server.headless",
-            "true",
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--browser.gatherUsageStats",
-            "false",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
+    server = AppServer({"VTT_DATA_DIR": str(seeded_study.data_dir)}, tmp_path / "streamlit.log")
+    server.start()
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not start: {(tmp_path / 'streamlit.log').read_text()}")
-            time.sleep(0.3)
-        yield url
+        yield server.url
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
+        server.stop()
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from reliability_support import AppServer
+from app_server import AppServer
 
 ROOT = Path(__file__).resolve().parents[2]
 ROOT_CONFTEST = ROOT / "tests" / "conftest.py"

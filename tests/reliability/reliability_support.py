@@ -3,18 +3,9 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 from seeding import add_assets, grid
 from sqlalchemy import Engine, select
 
@@ -27,7 +18,6 @@ from study.readers import add_reader
 from study.storage import AssetStore
 
 ROOT = Path(__file__).resolve().parents[2]
-STREAMLIT = Path(sys.executable).parent / "streamlit"
 FOUR_QUESTIONS = TEMPLATES["Seed protocol"] + TEMPLATES["Realism rating"]
 
 
@@ -72,87 +62,6 @@ def open_reading_study(
             for code in issued
         }
     return OpenStudy(study_id, {code.reader_id: code.code for code in issued}, orders)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class AppServer:
-    """`streamlit run app.py` on a free port; `kill()` ends it with SIGKILL, as a crash would."""
-
-    def __init__(self, env: Mapping[str, str], log: Path) -> None:
-        self.env = dict(env)
-        self.log = log
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.launch()
-        self.wait_until_ready()
-
-    def launch(self) -> None:
-        """Start the process (servers launched together start up in parallel)."""
-        env = {
-            **os.environ,
-            **self.env,
-            "VTT_ADMIN_PASSWORD": "reliability-test-password",
-            "VTT_PUBLIC_URL": self.url,
-        }
-        with self.log.open("a") as log:
-            self.process = subprocess.Popen(
-                [
-                    str(STREAMLIT),
-                    "run",
-                    "app.py",
-                    "--server.headless",
-                    "true",
-                    "--server.port",
-                    str(self.port),
-                    "--server.address",
-                    "127.0.0.1",
-                    "--browser.gatherUsageStats",
-                    "false",
-                ],
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-
-    def wait_until_ready(self, timeout_s: float = 60) -> None:
-        assert self.process is not None
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                pytest.fail(f"streamlit did not start: {self.log.read_text()}")
-            time.sleep(0.3)
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown handler, no flush, no cleanup runs."""
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
 
 
 def settle(page) -> None:

@@ -6,8 +6,8 @@ their code, resumes at their first unanswered case and can finish the study."""
 from __future__ import annotations
 
 import pytest
+from app_server import AppServer
 from reliability_support import (
-    AppServer,
     fill_case,
     open_app,
     open_reading_study,

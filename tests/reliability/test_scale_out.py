@@ -6,8 +6,8 @@ is saved once. Every answer is in the database exactly once, with its revision."
 from __future__ import annotations
 
 import pytest
+from app_server import AppServer
 from reliability_support import (
-    AppServer,
     fill_case,
     open_app,
     open_reading_study,
