@@ -13,6 +13,7 @@ from study.jobs import (
     JobKind,
     JobView,
     SampleOptions,
+    job_device,
     list_checkpoints,
     match_real_pool,
     preview_samples,
@@ -53,6 +54,7 @@ with st.expander("Sampling settings", expanded=True):
     guidance = right.number_input("Guidance", 0.0, 20.0, 3.0, step=0.5, key="gen-guidance")
     seed = seed_column.number_input("Seed", 0, 2**31 - 1, 0, key="gen-seed")
 options = SampleOptions(template, sampler, int(steps), float(guidance), int(seed))
+st.caption(f"The generator runs on **{job_device()}**.")
 
 single_tab, paired_tab = st.tabs(["Single images", "Paired: DWI/ADC from T2W"])
 with single_tab:

@@ -4,7 +4,7 @@ import plotly.express as px
 import streamlit as st
 
 from pages import ui
-from pages.ui_jobs import show_jobs
+from pages.ui_jobs import duration_text, show_jobs
 from study.design import PoolFilter, patient_ids
 from study.imaging.errors import VTTError
 from study.imaging.types import Lesion, Origin, Sequence
@@ -60,7 +60,24 @@ with st.expander("Settings of `synth train`", expanded=True):
     size = d.selectbox("Size (px)", [None, 32, 64, 128, 256], key="train-size")
     max_minutes = a.number_input("Stop after (minutes, 0: no limit)", 0.0, 10_000.0, 0.0)
     seed = b.number_input("Seed", 0, 2**31 - 1, 0, key="train-seed")
-options = TrainOptions(int(steps), int(batch), preset, size, max_minutes or None, int(seed))
+    save_every = c.number_input(
+        "Save every (steps; a stopped run resumes from the last save)",
+        1,
+        1_000_000,
+        1000,
+        key="train-save-every",
+    )
+    log_every = d.number_input("Log the loss every (steps)", 1, 100_000, 10, key="train-log-every")
+options = TrainOptions(
+    int(steps),
+    int(batch),
+    preset,
+    size,
+    max_minutes or None,
+    int(seed),
+    int(save_every),
+    int(log_every),
+)
 
 device = job_device()
 st.caption(f"Jobs run on **{device}**.")
@@ -73,7 +90,7 @@ if device == "cpu" and st.button("Estimate the duration (a 3-step dry run)"):
         else:
             st.info(
                 f"{estimate.seconds_per_step:.2f} s per step on the CPU: about "
-                f"{estimate.total_s / 60:.0f} minutes for {options.steps} steps."
+                f"{duration_text(estimate.total_s)} for {options.steps} steps."
             )
 if st.button("Start training", type="primary", disabled=not name):
     try:
@@ -94,7 +111,9 @@ def details(job: JobView) -> None:
             resume_training(engine, job.id)
         except VTTError as error:
             st.error(str(error))
-        st.rerun(scope="fragment")
+        else:
+            # The whole page: a fragment-scoped rerun fails outside fragment reruns.
+            st.rerun()
 
 
 show_jobs(JobKind.TRAIN, details)

@@ -23,7 +23,8 @@ STATE_ICONS = {
 }
 
 
-def _duration(seconds: float) -> str:
+def duration_text(seconds: float) -> str:
+    """E.g. '3 min 05 s' or '2 h 07 min'."""
     minutes, secs = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
@@ -34,18 +35,21 @@ def _job(job: JobView, details: Callable[[JobView], None] | None) -> None:
     st.markdown(
         f"{STATE_ICONS[job.state.value]} **Job {job.id}** ({job.kind}, {job.state.value}"
         + (f", on {device}" if device else "")
+        + (f", app server {job.runner_host}" if job.runner_host else "")
         + f"), started {job.created_at:%Y-%m-%d %H:%M}"
     )
     if job.active:
         left = job.seconds_left()
-        text = f"{job.progress:.0%}" + (f", about {_duration(left)} left" if left else "")
+        text = f"{job.progress:.0%}" + (f", about {duration_text(left)} left" if left else "")
         st.progress(job.progress, text=text)
         if st.button("Cancel", key=f"cancel-job-{job.id}"):
             try:
                 cancel_job(ui.engine(), job.id)
             except VTTError as error:
                 st.error(str(error))
-            st.rerun(scope="fragment")
+            else:
+                # The whole page: a fragment-scoped rerun fails outside fragment reruns.
+                st.rerun()
     if job.error:
         st.error(job.error)
     if details is not None:

@@ -3,9 +3,13 @@
 `study` never imports `synth`: a job runs `python -m synth sample|train ... --progress jsonl` as
 a subprocess in its own process group, a thread of the app process reads its output (JSON
 progress lines become `Job.progress`, the last lines `Job.log_tail`), and a generate job imports
-the manifest the generator wrote, all or nothing. Everything a page shows lives in the
-database, so a job survives a page reload; `recover_jobs` at app start fails the jobs that an
-app restart left "running". At most VTT_MAX_JOBS jobs run at once; the others wait, queued.
+the manifest the generator wrote and succeeds in one transaction (a cancel imports nothing).
+Everything a page shows lives in the database, so a job survives a page reload. Each running
+job records its runner (host, pid and start time of the app process whose thread runs it):
+`recover_jobs` at app start fails the jobs left "running" by a dead app process of its host and
+leaves other app servers' jobs alone. An ended job's work folder (under VTT_DATA_DIR/jobs) is
+removed, except a stopped training run's while it can be resumed. At most VTT_MAX_JOBS jobs run
+at once; the others wait, queued.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ import functools
 import json
 import os
 import re
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -36,6 +42,7 @@ from study.db import transaction
 from study.design import PoolFilter
 from study.imaging.canonical import canonical_from_bytes, read_canonical, write_canonical_png
 from study.imaging.errors import VTTError
+from study.imaging.manifest import load_manifest
 from study.imaging.render import render_png
 from study.imaging.types import Lesion, Sequence
 from study.importer import import_manifest
@@ -326,16 +333,29 @@ def submit_paired(
     for asset in assets:
         lesion = Lesion.UNKNOWN if asset.lesion is None else Lesion(str(asset.lesion))
         by_lesion.setdefault(lesion, []).append(asset)
+    conditions: dict[str, str] = {}
     for lesion, group in by_lesion.items():
         folder = work / f"condition-{lesion.value or 'unknown'}"
         condition = _write_asset_manifest(group, folder, store)
+        conditions |= _condition_sources(condition, group)
         for sequence in targets:
             run = _sample_run(options, sequence, lesion, 1, seed)
             runs.append(run | {"condition_manifest": str(condition), "images": len(group)})
             seed += len(group)
     params = _generate_params(checkpoint, options, runs, work)
     params["images"] = sum(run["images"] for run in runs)
+    params["conditions"] = conditions
     return _queue(engine, JobKind.GENERATE, params)
+
+
+def _condition_sources(manifest: Path, assets: list[Asset]) -> dict[str, str]:
+    """The source sha256 the generator records for each row of a condition manifest (written
+    by `_write_asset_manifest`), mapped to the source sha256 of the asset it shows."""
+    by_file = {f"asset-{asset.id}.png": asset.source_sha256 for asset in assets}
+    return {
+        item.source_sha256: by_file[item.row.path.name]
+        for item in load_manifest(manifest, allow_absolute=False)
+    }
 
 
 def t2w_assets(engine: Engine) -> list[tuple[int, str]]:
@@ -380,6 +400,8 @@ class TrainOptions:
     size: int | None = None
     max_minutes: float | None = None
     seed: int = 0
+    save_every: int = 1000
+    log_every: int = 10
 
 
 def selected_assets(engine: Engine, selection: TrainingSelection) -> list[Asset]:
@@ -393,6 +415,9 @@ def _train_command(params: dict[str, Any], *, steps: int, out: Path) -> list[str
         *("--steps", str(steps), "--batch", str(params["batch"]), "--model", params["preset"]),
         *("--seed", str(params["seed"])),
     ]
+    if "save_every" in params:
+        command += ["--save-every", str(params["save_every"])]
+        command += ["--log-every", str(params["log_every"])]
     if params.get("size"):
         command += ["--size", str(params["size"])]
     if params.get("max_minutes"):
@@ -433,9 +458,16 @@ def submit_training(
         "size": options.size,
         "max_minutes": options.max_minutes,
         "seed": options.seed,
+        "save_every": options.save_every,
+        "log_every": options.log_every,
         "resume": False,
     }
     return _queue(engine, JobKind.TRAIN, params)
+
+
+def _has_resume_state(params: dict[str, Any]) -> bool:
+    """The checkpoint holds the state to continue from, and the training data are still there."""
+    return (Path(params["checkpoint"]) / "resume").is_dir() and Path(params["manifest"]).is_file()
 
 
 def can_resume(job: JobView) -> bool:
@@ -443,7 +475,7 @@ def can_resume(job: JobView) -> bool:
     return (
         job.kind == JobKind.TRAIN
         and job.state in (JobState.FAILED, JobState.CANCELLED)
-        and (Path(job.params["checkpoint"]) / "resume").is_dir()
+        and _has_resume_state(job.params)
     )
 
 
@@ -452,6 +484,9 @@ def resume_training(engine: Engine, job_id: int) -> int:
     job = get_job(engine, job_id)
     if not can_resume(job):
         raise JobError(f"job {job_id} is not a stopped training run with a saved state")
+    for other in list_jobs(engine, JobKind.TRAIN, limit=None):
+        if other.active and other.params["checkpoint"] == job.params["checkpoint"]:
+            raise JobError(f"job {other.id} is training this checkpoint already")
     return _queue(engine, JobKind.TRAIN, job.params | {"resume": True})
 
 
@@ -543,9 +578,40 @@ def preview_samples(
 
 # --- the runner -------------------------------------------------------------------------------
 
-# Subprocesses this app process runs, by job id (shared by every session of the process).
+# What this app process runs, shared by every session of the process: the jobs its threads
+# run (from dispatch until they end) and their generator subprocesses.
 _registry_lock = threading.Lock()
+_runners: set[int] = set()
 _processes: dict[int, subprocess.Popen[str]] = {}
+
+
+class _Cancelled(Exception):
+    """The job was cancelled while its images were imported: the import is rolled back."""
+
+
+@dataclass(frozen=True)
+class Runner:
+    """An app process that runs jobs: host name, pid, and start time (clock ticks after boot)."""
+
+    host: str
+    pid: int
+    start: int | None
+
+
+def process_start(pid: int) -> int | None:
+    """When process `pid` started (/proc/PID/stat, clock ticks after boot); None when gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # Field 22; the command name (field 2) may hold spaces and parentheses.
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+def this_runner() -> Runner:
+    """This app process, as recorded on the jobs it runs."""
+    pid = os.getpid()
+    return Runner(socket.gethostname(), pid, process_start(pid))
 
 
 def _sample_command(params: dict[str, Any], run: dict[str, Any], out: Path) -> list[str]:
@@ -578,22 +644,39 @@ def _commands(kind: str, params: dict[str, Any]) -> list[tuple[list[str], float]
 
 
 def dispatch(engine: Engine) -> list[int]:
-    """Start queued jobs while fewer than VTT_MAX_JOBS run; returns the ids started."""
-    with _registry_lock, transaction(engine) as session:
-        running = session.scalar(
-            select(func.count()).select_from(Job).where(Job.state == JobState.RUNNING)
-        )
-        free = max_jobs() - (running or 0)
-        if free <= 0:
-            return []
-        jobs = list(
-            session.scalars(
-                select(Job).where(Job.state == JobState.QUEUED).order_by(Job.id).limit(free)
+    """Start queued jobs while fewer than VTT_MAX_JOBS run; returns the ids started.
+
+    A job is claimed with a conditional update, so two app servers never start the same one.
+    """
+    runner = this_runner()
+    with _registry_lock:
+        with transaction(engine) as session:
+            running = session.scalar(
+                select(func.count()).select_from(Job).where(Job.state == JobState.RUNNING)
             )
-        )
-        for job in jobs:
-            job.state, job.started_at = JobState.RUNNING, datetime.now(UTC)
-        started = [job.id for job in jobs]
+            free = max_jobs() - (running or 0)
+            if free <= 0:
+                return []
+            queued = session.scalars(
+                select(Job.id).where(Job.state == JobState.QUEUED).order_by(Job.id).limit(free)
+            ).all()
+            started = []
+            for job_id in queued:
+                claimed = session.execute(
+                    update(Job)
+                    .where(Job.id == job_id, Job.state == JobState.QUEUED)
+                    .values(
+                        state=JobState.RUNNING,
+                        started_at=datetime.now(UTC),
+                        runner_host=runner.host,
+                        runner_pid=runner.pid,
+                        runner_start=runner.start,
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+                if claimed.rowcount == 1:
+                    started.append(job_id)
+        _runners.update(started)
     for job_id in started:
         threading.Thread(
             target=_run_job, args=(engine, job_id), name=f"vtt-job-{job_id}", daemon=True
@@ -613,8 +696,8 @@ def _update_running(engine: Engine, job_id: int, **values: Any) -> bool:
         return changed.rowcount == 1
 
 
-def _end(engine: Engine, job_id: int, state: JobState, **values: Any) -> None:
-    _update_running(engine, job_id, state=state, finished_at=datetime.now(UTC), **values)
+def _end(engine: Engine, job_id: int, state: JobState, **values: Any) -> bool:
+    return _update_running(engine, job_id, state=state, finished_at=datetime.now(UTC), **values)
 
 
 def _state(engine: Engine, job_id: int) -> JobState:
@@ -624,6 +707,7 @@ def _state(engine: Engine, job_id: int) -> JobState:
 
 def _run_job(engine: Engine, job_id: int) -> None:
     tail: deque[str] = deque(maxlen=LOG_LINES)
+    kind, params, succeeded = "", {}, False
     try:
         with transaction(engine) as session:
             job = session.get_one(Job, job_id)
@@ -639,19 +723,25 @@ def _run_job(engine: Engine, job_id: int) -> None:
                 _end(engine, job_id, JobState.FAILED, error=_failure(tail, code))
                 return
             done_share += share
-        if _state(engine, job_id) != JobState.RUNNING:
-            return
         if kind == JobKind.GENERATE:
-            result = _import_outputs(engine, job_id, params)
+            tail.append(f"importing {params['images']} images")
+            _update_running(engine, job_id, log_tail="\n".join(tail))
+            _import_outputs(engine, job_id, params)
+            succeeded = True
         else:
             info = read_checkpoint(Path(params["checkpoint"]))
             result = {"checkpoint": str(info.path), "steps": info.steps}
-        _end(engine, job_id, JobState.SUCCEEDED, progress=1.0, result=result)
+            succeeded = _end(engine, job_id, JobState.SUCCEEDED, progress=1.0, result=result)
+    except _Cancelled:
+        return
     except Exception as error:
         _end(engine, job_id, JobState.FAILED, error=str(error) or type(error).__name__)
     finally:
         with _registry_lock:
             _processes.pop(job_id, None)
+            _runners.discard(job_id)
+        if params:
+            _remove_work_dir(kind, params, succeeded=succeeded)
         dispatch(engine)
 
 
@@ -669,7 +759,8 @@ def _run_command(
 ) -> int:
     """Run one generator command, recording its progress; its exit status.
 
-    `shares`: the job's progress before this command, and this command's part of it.
+    `shares`: the job's progress before this command, and this command's part of it. The
+    process is stopped when the job is no longer running (cancelled, maybe on another server).
     """
     done_share, share = shares
     env = os.environ | {"PYTHONUNBUFFERED": "1"}
@@ -695,9 +786,13 @@ def _run_command(
             progress = done_share + share * min(event["done"] / event["total"], 1.0)
         now = datetime.now(UTC).timestamp()
         if now - last_write >= PROGRESS_INTERVAL_S:
-            _update_running(engine, job_id, progress=progress, log_tail="\n".join(tail))
+            if not _update_running(engine, job_id, progress=progress, log_tail="\n".join(tail)):
+                _terminate(process.pid)
             last_write = now
     code = process.wait()
+    with _registry_lock:
+        # Reaped: its pid may now be another process's.
+        _processes.pop(job_id, None)
     _update_running(engine, job_id, progress=progress, log_tail="\n".join(tail))
     return code
 
@@ -712,9 +807,11 @@ def _event(line: str) -> dict[str, Any] | None:
     return event if isinstance(event, dict) and event.get("event") == "progress" else None
 
 
-def _import_outputs(engine: Engine, job_id: int, params: dict[str, Any]) -> dict[str, Any]:
-    """Merge the parts' manifests into one and import it, all or nothing."""
+def _merge_parts(job_id: int, params: dict[str, Any]) -> Path:
+    """One manifest of every part's images, with pair keys unique to the job and each paired
+    image's condition_sha256 naming the imported T2W asset it was made from."""
     folder = Path(params["folder"])
+    conditions: dict[str, str] = params.get("conditions", {})
     rows: list[dict[str, str]] = []
     columns: list[str] = []
     for index in range(len(params["runs"])):
@@ -723,7 +820,11 @@ def _import_outputs(engine: Engine, job_id: int, params: dict[str, Any]) -> dict
             columns += [c for c in reader.fieldnames or [] if c not in columns]
             for row in reader:
                 row["path"] = f"part-{index}/{row['path']}"
-                if not row.get("condition_sha256"):
+                if row.get("condition_sha256"):
+                    row["condition_sha256"] = conditions.get(
+                        row["condition_sha256"], row["condition_sha256"]
+                    )
+                else:
                     # Unpaired images get pair keys from their seeds; make them unique per job.
                     row["pair_key"] = f"job{job_id}-{row['pair_key']}"
                 rows.append(row)
@@ -732,11 +833,58 @@ def _import_outputs(engine: Engine, job_id: int, params: dict[str, Any]) -> dict
         writer = csv.DictWriter(stream, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
-    try:
-        imported = import_manifest(engine, manifest, allow_absolute=False)
-    except VTTError as error:
-        raise JobError(f"the images were made but nothing was imported: {error}") from error
-    return {"added": imported.added, "unchanged": imported.unchanged, "manifest": str(manifest)}
+    return manifest
+
+
+def _import_outputs(engine: Engine, job_id: int, params: dict[str, Any]) -> None:
+    """Import the job's images and mark it succeeded in one transaction, or do neither.
+
+    The import stops when the job is cancelled meanwhile (checked as each image is loaded and
+    stored); the job is marked succeeded, conditionally on its still running, before the
+    import commits, so a cancel either comes first and nothing is imported, or comes after and
+    finds the job succeeded. Raises _Cancelled when the job was cancelled.
+    """
+    manifest = _merge_parts(job_id, params)
+    with engine.connect() as connection, connection.begin():
+
+        def succeed() -> None:
+            claimed = connection.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.state == JobState.RUNNING)
+                .values(state=JobState.SUCCEEDED, progress=1.0, finished_at=datetime.now(UTC))
+            )
+            if claimed.rowcount != 1:
+                raise _Cancelled
+
+        def check(stage: str, done: int, total: int) -> None:
+            if connection.scalar(select(Job.state).where(Job.id == job_id)) != JobState.RUNNING:
+                raise _Cancelled
+            if stage == "store" and done == total:
+                succeed()
+
+        try:
+            # Passed the connection, the importer's transaction joins this one.
+            imported = import_manifest(connection, manifest, allow_absolute=False, progress=check)
+        except VTTError as error:
+            raise JobError(f"the images were made but nothing was imported: {error}") from error
+        if imported.added == 0:
+            succeed()
+        result = {"added": imported.added, "unchanged": imported.unchanged}
+        connection.execute(update(Job).where(Job.id == job_id).values(result=result))
+
+
+def _remove_work_dir(kind: str, params: dict[str, Any], *, succeeded: bool) -> None:
+    """Remove an ended job's work folder (its imported or abandoned files).
+
+    A stopped training run keeps it (its training data) while its checkpoint can be resumed;
+    checkpoints live under VTT_DATA_DIR/checkpoints, never in a work folder.
+    """
+    folder = Path(params["folder"]).resolve()
+    if folder.parent != (settings.data_dir() / "jobs").resolve():
+        return
+    if kind == JobKind.TRAIN and not succeeded and _has_resume_state(params):
+        return
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _synth_process(pid: int) -> bool:
@@ -756,44 +904,78 @@ def _terminate(pid: int) -> None:
 
 
 def cancel_job(engine: Engine, job_id: int) -> None:
-    """Stop a queued or running job: its process group ends and nothing is imported."""
+    """Stop a queued or running job: its generator ends and nothing is imported.
+
+    A running job's generator is stopped here when it runs on this host, and in any case by
+    the app process that runs the job, which sees the job cancelled.
+    """
     with transaction(engine) as session:
-        job = session.get_one(Job, job_id)
-        if job.state not in ACTIVE:
+
+        def stop(state: JobState) -> bool:
+            stopped = session.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.state == state)
+                .values(
+                    state=JobState.CANCELLED,
+                    finished_at=datetime.now(UTC),
+                    error="cancelled by the coordinator",
+                )
+                .execution_options(synchronize_session=False)
+            )
+            return stopped.rowcount == 1
+
+        was_queued = stop(JobState.QUEUED)
+        was_running = not was_queued and stop(JobState.RUNNING)
+        job = session.get(Job, job_id)
+        if job is None:
+            raise JobError(f"there is no job {job_id}")
+        if not (was_queued or was_running):
             raise JobError(f"job {job_id} is {job.state.value}; only queued or running jobs stop")
-        job.state, job.finished_at = JobState.CANCELLED, datetime.now(UTC)
-        job.error = "cancelled by the coordinator"
-        pid = job.pid
+        kind, params, pid, host = job.kind, dict(job.params), job.pid, job.runner_host
+    if was_queued:
+        _remove_work_dir(kind, params, succeeded=False)
     with _registry_lock:
         process = _processes.get(job_id)
     if process is not None:
         _terminate(process.pid)
-    elif pid is not None and _synth_process(pid):
+    elif was_running and host == socket.gethostname() and pid is not None and _synth_process(pid):
         _terminate(pid)
     dispatch(engine)
 
 
-def recover_jobs(engine: Engine) -> list[int]:
-    """At app start: fail the jobs left "running" that no thread of this process watches.
+def _orphaned(job: Job, runner: Runner, watched: set[int]) -> bool:
+    """Whether a running job has no runner left: its app process (on this host) is gone."""
+    if job.runner_host is None:
+        return True  # started before runners were recorded (schema 0001)
+    if job.runner_host != runner.host:
+        return False  # another app server's: only that server can tell
+    if (job.runner_pid, job.runner_start) == (runner.pid, runner.start):
+        return job.id not in watched
+    return job.runner_start is None or process_start(job.runner_pid or 0) != job.runner_start
 
-    Their generator, if it still runs, is stopped. Queued jobs are then started. Returns the
-    ids of the jobs marked failed.
+
+def recover_jobs(engine: Engine) -> list[int]:
+    """At app start: fail the jobs left "running" by a dead app process of this host.
+
+    Their generator, if it still runs, is stopped, and their work folder removed (a training
+    run keeps its own while it can be resumed). Jobs of app processes that still run, and of
+    other hosts, are left alone. Queued jobs are then started. Returns the ids marked failed.
     """
-    with _registry_lock:
-        watched = set(_processes)
-    with transaction(engine) as session:
-        orphans = list(
-            session.scalars(
-                select(Job).where(Job.state == JobState.RUNNING, Job.id.not_in(watched))
-            )
-        )
+    runner = this_runner()
+    # Under the lock, so that no job this process starts meanwhile looks orphaned.
+    with _registry_lock, transaction(engine) as session:
+        running = session.scalars(select(Job).where(Job.state == JobState.RUNNING))
+        orphans = [job for job in running if _orphaned(job, runner, _runners)]
         for job in orphans:
             if job.pid is not None and _synth_process(job.pid):
                 _terminate(job.pid)
             job.state, job.finished_at, job.error = JobState.FAILED, datetime.now(UTC), APP_STOPPED
-        failed = [job.id for job in orphans]
+        ended = [(job.id, job.kind, dict(job.params)) for job in orphans]
+    for _, kind, params in ended:
+        if "folder" in params:
+            _remove_work_dir(kind, params, succeeded=False)
     dispatch(engine)
-    return failed
+    return [job_id for job_id, _, _ in ended]
 
 
 # --- reading jobs -----------------------------------------------------------------------------
@@ -812,6 +994,7 @@ class JobView:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    runner_host: str | None
 
     @property
     def active(self) -> bool:
@@ -839,6 +1022,7 @@ def _view(job: Job) -> JobView:
         created_at=job.created_at,
         started_at=job.started_at,
         finished_at=job.finished_at,
+        runner_host=job.runner_host,
     )
 
 
@@ -850,8 +1034,10 @@ def get_job(engine: Engine, job_id: int) -> JobView:
         return _view(job)
 
 
-def list_jobs(engine: Engine, kind: JobKind | None = None, *, limit: int = 20) -> list[JobView]:
-    """The newest jobs first."""
+def list_jobs(
+    engine: Engine, kind: JobKind | None = None, *, limit: int | None = 20
+) -> list[JobView]:
+    """The newest jobs first (all of them with `limit` None)."""
     query = select(Job).order_by(Job.id.desc()).limit(limit)
     if kind is not None:
         query = query.where(Job.kind == kind.value)

@@ -17,12 +17,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from alembic.script import ScriptDirectory
 from seeding import add_assets, grid
 from sqlalchemy import Engine, func, select
 
 from study.analysis import tidy_answers
 from study.backup import BackupError, export_archive, restore_archive
-from study.db import make_engine, migrate, transaction
+from study.db import alembic_config, make_engine, migrate, transaction
 from study.design import SingleBlock, StudyPlan, create_study, open_study
 from study.imaging.types import Sequence
 from study.models import Answer, Base, Study
@@ -131,7 +132,8 @@ def test_restore_rebuilds_an_identical_study(source, engine, tmp_path):
     archive = export_archive(original, tmp_path / "backup" / "all.zip", original_store)
     with zipfile.ZipFile(archive) as bundle:
         manifest = json.loads(bundle.read("manifest.json"))
-    assert manifest["schema_revision"] == "0001"
+    head = ScriptDirectory.from_config(alembic_config(original)).get_current_head()
+    assert manifest["schema_revision"] == head
     assert manifest["tables"]["answers"]["rows"] > 0
     assert len(manifest["assets"]) == len(store_files(original_store))
 
