@@ -5,6 +5,11 @@ The app runs as `streamlit run app.py` (SQLite in a temporary data directory see
 headless Chromium signs one reader in and submits `--submits` cases. Each time runs from the
 click to the next case's number on screen, the script run over and every image loaded.
 
+Two clocks: the page's own (from the press of the mouse button on "Submit and next" to the first
+animation frame that shows the next case; the reader's wait), and the driver's (from Playwright's
+`click()` call, which first waits for the button to be visible and stable, to the moment it has
+seen the next case shown; what earlier versions of this benchmark reported).
+
     .venv/bin/python -m benchmarks.bench_reading_browser [--readers 100] [--cases 5000]
         [--submits 40]
 """
@@ -34,7 +39,23 @@ from study.storage import AssetStore
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 SETTLED = '[data-testid="stApp"][data-test-script-state="notRunning"]'
-IMAGES_LOADED = "Array.from(document.images).every(image => image.complete)"
+# Before each submit: remember when the next press of a mouse button happens, in page time.
+MARK_PRESS = """() => {
+    window.vttPressedAt = null;
+    document.addEventListener(
+        "pointerdown", () => { window.vttPressedAt = performance.now(); },
+        {capture: true, once: true},
+    );
+}"""
+# Checked on every animation frame: the ms since the press once case `next` is fully shown.
+SHOWN_SINCE_PRESS = """(next) => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    const shown = window.vttPressedAt !== null
+        && app !== null && app.getAttribute("data-test-script-state") === "notRunning"
+        && document.body.innerText.includes(`Case ${next} of `)
+        && Array.from(document.images).every(image => image.complete);
+    return shown ? performance.now() - window.vttPressedAt : null;
+}"""
 
 
 def free_port() -> int:
@@ -47,9 +68,15 @@ def start_app(data_dir: Path, port: int) -> subprocess.Popen:
     env = {**os.environ, "VTT_DATA_DIR": str(data_dir), "VTT_SEED_DEMO": "0"}
     env.pop("VTT_DATABASE_URL", None)
     command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)]
-    options = {"headless": "true", "fileWatcherType": "none"}
+    # The options `make run` starts the app with.
+    options = {
+        "server.headless": "true",
+        "server.fileWatcherType": "none",
+        "client.toolbarMode": "minimal",
+        "browser.gatherUsageStats": "false",
+    }
     server = subprocess.Popen(
-        [*command, *(f"--server.{key}={value}" for key, value in options.items())],
+        [*command, *(f"--{key}={value}" for key, value in options.items())],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -73,6 +100,13 @@ def case_number(page) -> int:
     return int(match.group(1))
 
 
+def summary(timings: list[float]) -> str:
+    return (
+        f"median={statistics.median(timings):.0f} ms "
+        f"p95={float(np.percentile(timings, 95)):.0f} ms max={max(timings):.0f} ms"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--readers", type=int, default=100)
@@ -92,7 +126,8 @@ def main() -> None:
         engine.dispose()
         port = free_port()
         server = start_app(data_dir, port)
-        timings: list[float] = []
+        in_page: list[float] = []
+        driver: list[float] = []
         try:
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(
@@ -110,12 +145,12 @@ def main() -> None:
                     page.get_by_text("Synthetic", exact=True).click()
                     page.get_by_text("No", exact=True).click()
                     page.wait_for_selector(SETTLED)
+                    page.evaluate(MARK_PRESS)
                     started = time.perf_counter()
                     page.get_by_role("button", name="Submit and next").click()
-                    page.get_by_text(f"Case {number + 1} of", exact=False).first.wait_for()
-                    page.wait_for_selector(SETTLED)
-                    page.wait_for_function(IMAGES_LOADED)
-                    timings.append((time.perf_counter() - started) * 1000)
+                    shown = page.wait_for_function(SHOWN_SINCE_PRESS, arg=number + 1, polling="raf")
+                    driver.append((time.perf_counter() - started) * 1000)
+                    in_page.append(shown.json_value())
                 browser.close()
         finally:
             server.terminate()
@@ -123,9 +158,8 @@ def main() -> None:
 
     print(
         f"browser: submit -> next case shown, {args.readers} readers, {args.cases} cases, "
-        f"n={len(timings)}: median={statistics.median(timings):.0f} ms "
-        f"p95={float(np.percentile(timings, 95)):.0f} ms max={max(timings):.0f} ms "
-        "(target p95 <= 300 ms)"
+        f"n={len(in_page)} (target p95 <= 300 ms): in the page {summary(in_page)}; "
+        f"as the driver sees it {summary(driver)}"
     )
 
 

@@ -3,6 +3,11 @@
 Blinding: this page shows only the case's viewport names, its number in the reader's order and
 the questions. Widget keys are built from the case's opaque public id; images are rendered from
 canonical arrays by the same function for every case.
+
+Speed: the case (progress, view controls, images, questions) is a fragment, so "Submit and next"
+and the view controls rerun only it; the next case's images are rendered while the reader reads
+this one, and each PNG is encoded once (the render cache) and served at the same address for as
+long as it is shown.
 """
 
 import time
@@ -25,9 +30,13 @@ from study.reading import (
     reader_state,
     record_answer,
 )
-from study.rendering import render_case
+from study.rendering import prefetch_upcoming, render_case
 
 DEFAULT_VIEW = {"view-center": 0.5, "view-width": 1.0, "view-zoom": 1.0}
+# Each image at most this wide on screen (CSS px; narrower when the page is): twice the default
+# 256 px render, so small images are not blown up to the width of the page. The browser scales
+# the image; the PNG sent is the render itself, never re-encoded to fit.
+IMAGE_WIDTH = 512
 
 ui.require(ui.Role.READER)
 engine = ui.engine()
@@ -145,7 +154,8 @@ def reading() -> None:
         st.progress((view.number - 1) / view.of, text=f"Case {view.number} of {view.of}")
     window, zoom = view_controls()
     images = render_case(view, window=window, zoom=zoom)
-    for column, (caption, png) in zip(st.columns(len(images)), images, strict=True):
+    columns = st.columns(len(images), width=IMAGE_WIDTH * len(images))
+    for column, (caption, png) in zip(columns, images, strict=True):
         column.image(png, caption=caption, width="stretch", output_format="PNG", alt=caption)
 
     with st.form(f"case-{view.public_id}"):
@@ -159,6 +169,8 @@ def reading() -> None:
             back_col.form_submit_button("Back", on_click=go_back, args=(view,))
     if error := st.session_state.pop("reading-error", None):
         st.error(error)
+    prefetch_upcoming(engine, reader, view.public_id, window=window, zoom=zoom)
+    ui.keep_collections_short()
 
 
 def finish_page() -> None:

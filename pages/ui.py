@@ -6,7 +6,9 @@ everything per user lives in st.session_state.
 
 from __future__ import annotations
 
+import gc
 import logging
+import sys
 from enum import StrEnum
 
 import streamlit as st
@@ -49,6 +51,26 @@ def _engine_for(url: str, seed_demo: bool) -> Engine:
 def engine() -> Engine:
     """The migrated engine of the configured database (one per URL and process)."""
     return _engine_for(settings.database_url(), settings.get("VTT_SEED_DEMO") == "1")
+
+
+def keep_collections_short() -> None:
+    """Leave the objects of the modules imported so far out of garbage collection.
+
+    Streamlit runs a full collection after every script run, a fragment's included
+    (`runner.postScriptGC`). A full collection walks every object in the process: about
+    220,000 once the app's libraries are loaded, 130 ms on two cores, on the path of every
+    click. `gc.freeze` moves the objects alive now to a generation that collections skip, so
+    they walk only what later runs made. Done again whenever more modules have been imported
+    (a page that loads another library), after a collection so that no garbage is frozen.
+    """
+    _freeze_objects(len(sys.modules))
+
+
+@st.cache_resource(show_spinner=False)
+def _freeze_objects(modules: int) -> None:
+    # `modules` only keys the cache: one freeze per number of imported modules.
+    gc.collect()
+    gc.freeze()
 
 
 def demo_code() -> str | None:

@@ -31,6 +31,7 @@ from study.models import (
     AnswerRevision,
     Assignment,
     Case,
+    CaseAsset,
     CaseKind,
     CaseOrigin,
     Feedback,
@@ -231,6 +232,24 @@ def _question_view(question: Question) -> QuestionView:
     )
 
 
+# A case view in few round trips: the reader with their study's questions, the assignment with
+# its case and the case's viewports with their assets (each a lazy load otherwise).
+_STUDY_QUESTIONS = joinedload(Reader.study).selectinload(Study.questions)
+_CASE_VIEWS = joinedload(Assignment.case).selectinload(Case.views).joinedload(CaseAsset.asset)
+
+
+def _viewports(case: Case) -> tuple[Viewport, ...]:
+    kind = CaseKind(case.kind)
+    return tuple(
+        Viewport(
+            name=view.viewport,
+            label=view.viewport.capitalize() if kind == CaseKind.TWO_AFC else view.viewport,
+            canonical_sha256=view.asset.canonical_sha256,
+        )
+        for view in case.views
+    )
+
+
 def _case_view(session: Session, reader: Reader, assignment: Assignment) -> CaseView:
     case = assignment.case
     kind = CaseKind(case.kind)
@@ -257,14 +276,7 @@ def _case_view(session: Session, reader: Reader, assignment: Assignment) -> Case
         number=number,
         of=of,
         kind=kind,
-        viewports=tuple(
-            Viewport(
-                name=view.viewport,
-                label=view.viewport.capitalize() if kind == CaseKind.TWO_AFC else view.viewport,
-                canonical_sha256=view.asset.canonical_sha256,
-            )
-            for view in case.views
-        ),
+        viewports=_viewports(case),
         questions=tuple(_question_view(q) for q in reader.study.questions if _applies(q, kind)),
         answers=answers,
         completed=assignment.completed_at is not None,
@@ -274,26 +286,47 @@ def _case_view(session: Session, reader: Reader, assignment: Assignment) -> Case
 def next_case(engine: Engine, reader_id: int) -> CaseView | None:
     """The reader's first unanswered case in their order; None when all are done."""
     with transaction(engine) as session:
-        reader = _reader(session, reader_id)
+        reader = _reader(session, reader_id, _STUDY_QUESTIONS)
         _open_study(reader)
         assignment = session.scalar(
             select(Assignment)
             .where(Assignment.reader_id == reader.id, Assignment.completed_at.is_(None))
             .order_by(Assignment.position)
             .limit(1)
+            .options(_CASE_VIEWS)
         )
         return None if assignment is None else _case_view(session, reader, assignment)
+
+
+def upcoming_viewports(engine: Engine, reader_id: int, public_id: str) -> tuple[Viewport, ...]:
+    """The viewports of the case the reader gets once `public_id` is answered: their first
+    unfinished case other than it (empty when there is none). For rendering ahead."""
+    with transaction(engine) as session:
+        reader = _reader(session, reader_id)
+        assignment = session.scalar(
+            select(Assignment)
+            .join(Case, Case.id == Assignment.case_id)
+            .where(
+                Assignment.reader_id == reader.id,
+                Assignment.completed_at.is_(None),
+                Case.public_id != public_id,
+            )
+            .order_by(Assignment.position)
+            .limit(1)
+            .options(_CASE_VIEWS)
+        )
+        return () if assignment is None else _viewports(assignment.case)
 
 
 def case_at(engine: Engine, reader_id: int, position: int) -> CaseView:
     """A case the reader has finished, to look at or change again (when the study allows)."""
     with transaction(engine) as session:
-        reader = _reader(session, reader_id)
+        reader = _reader(session, reader_id, _STUDY_QUESTIONS)
         study = _open_study(reader)
         assignment = session.scalar(
-            select(Assignment).where(
-                Assignment.reader_id == reader.id, Assignment.position == position
-            )
+            select(Assignment)
+            .where(Assignment.reader_id == reader.id, Assignment.position == position)
+            .options(_CASE_VIEWS)
         )
         if assignment is None:
             raise ReadingError("There is no such case in your reading.")

@@ -2,22 +2,29 @@
 
 Real and synthetic images take exactly this path: the canonical array, `render_png` with the
 reader's window/level and zoom, the same size for every viewport. Renders are cached per process
-by (store, canonical sha256, window, zoom, size) in a bounded LRU cache.
+by (store, canonical sha256, window, zoom, size) in a bounded LRU cache, so an image shown again
+is never encoded again; `prefetch_upcoming` fills the cache with the reader's next case while
+they read the current one, so "Submit and next" finds its PNGs ready.
 """
 
 from __future__ import annotations
 
 import functools
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+
+from sqlalchemy import Engine
 
 from study import settings
 from study.imaging.canonical import canonical_from_bytes
 from study.imaging.render import render_png
-from study.reading import CaseView, Viewport
+from study.reading import CaseView, Viewport, upcoming_viewports
 from study.storage import AssetStore
 
 Window = tuple[float, float]
 RENDER_CACHE_SIZE = 512
+# One thread for every session's rendering ahead: it only warms the cache, off the click's path.
+_AHEAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vtt-render-ahead")
 
 
 @functools.lru_cache(maxsize=RENDER_CACHE_SIZE)
@@ -58,6 +65,42 @@ def render_case(
         )
         for viewport in case.viewports
     ]
+
+
+def _render_upcoming(
+    engine: Engine,
+    reader_id: int,
+    public_id: str,
+    root: str,
+    window: Window | None,
+    zoom: float,
+    size: int,
+) -> None:
+    for viewport in upcoming_viewports(engine, reader_id, public_id):
+        _render(root, viewport.canonical_sha256, window, zoom, size)
+
+
+def prefetch_upcoming(
+    engine: Engine,
+    reader_id: int,
+    public_id: str,
+    *,
+    window: Window | None = None,
+    zoom: float = 1.0,
+    size: int | None = None,
+    store: AssetStore | None = None,
+) -> Future[None]:
+    """Render, in a background thread, the case the reader gets once `public_id` is answered,
+    with this window and zoom, into the render cache; `render_case` then finds it ready.
+
+    Only the cache changes: an error (a revoked code, a missing file) stays in the returned
+    future, and the same render in the foreground reports it as it would have anyway.
+    """
+    root = str((store or AssetStore()).root)
+    side = settings.render_size() if size is None else size
+    return _AHEAD.submit(
+        _render_upcoming, engine, reader_id, public_id, root, window, float(zoom), side
+    )
 
 
 def clear_render_cache() -> None:

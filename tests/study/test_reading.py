@@ -19,6 +19,8 @@ from study.design import (
     create_study,
     open_study,
 )
+from study.imaging.canonical import canonical_from_bytes
+from study.imaging.render import render_png
 from study.imaging.types import Sequence
 from study.models import Answer, AnswerRevision, Assignment, Feedback
 from study.questions import TEMPLATES
@@ -38,8 +40,9 @@ from study.reading import (
     reading_order,
     record_answer,
     study_progress,
+    upcoming_viewports,
 )
-from study.rendering import render_case
+from study.rendering import clear_render_cache, prefetch_upcoming, render_case
 from study.storage import AssetStore
 
 
@@ -302,3 +305,53 @@ def test_case_views_and_renders_name_nothing_but_viewports(engine, tmp_path):
         assert struct.unpack(">II", png[16:24]) == (48, 48)
     assert render_case(view, window=(0.5, 0.8), zoom=2.0, size=48, store=store) == images
     assert render_case(view, size=48, store=store) != images
+
+
+def test_the_upcoming_case_is_the_first_unfinished_other_than_the_one_shown(engine):
+    study_id = open_seed_study(engine, allow_revisit=True)
+    reader = add_reader(engine, study_id, "r").reader_id
+    first = next_case(engine, reader)
+    upcoming = upcoming_viewports(engine, reader, first.public_id)
+    record_answer(engine, reader, first.public_id, answers_for(first), 1)
+    second = next_case(engine, reader)
+    assert upcoming == second.viewports
+    # Going back to a finished case: what follows it is still the first unanswered case.
+    assert upcoming_viewports(engine, reader, first.public_id) == second.viewports
+    for _ in range(3):
+        view = next_case(engine, reader)
+        last = upcoming_viewports(engine, reader, view.public_id)
+        record_answer(engine, reader, view.public_id, answers_for(view), 1)
+    assert last == ()
+    assert next_case(engine, reader) is None
+
+
+def test_the_next_case_is_rendered_ahead_with_the_readers_window_and_zoom(engine, tmp_path):
+    store = AssetStore(tmp_path / "assets")
+    add_assets(engine, grid([Sequence.T2W], 2), store=store)
+    study_id = create_study(
+        engine, StudyPlan("ahead", TEMPLATES["Seed protocol"], (SingleBlock(Sequence.T2W, 4),))
+    )
+    open_study(engine, study_id)
+    reader = add_reader(engine, study_id, "r").reader_id
+    shown = next_case(engine, reader)
+    clear_render_cache()
+    ahead = prefetch_upcoming(
+        engine, reader, shown.public_id, window=(0.4, 0.6), zoom=2.0, size=40, store=store
+    )
+    assert ahead.result(timeout=30) is None
+    record_answer(engine, reader, shown.public_id, answers_for(shown), 2)
+    following = next_case(engine, reader)
+    canonicals = {}
+    for viewport in following.viewports:
+        path = store.path(viewport.canonical_sha256, ".npy")
+        canonicals[viewport.label] = canonical_from_bytes(path.read_bytes())
+        path.unlink()
+    # The canonical files are gone: the PNGs come from the renders made ahead, and they are
+    # exactly what rendering now would give.
+    assert render_case(following, window=(0.4, 0.6), zoom=2.0, size=40, store=store) == [
+        (label, render_png(canonical, size=40, window=(0.4, 0.6), zoom=2.0))
+        for label, canonical in canonicals.items()
+    ]
+    clear_render_cache()
+    with pytest.raises(FileNotFoundError):
+        render_case(following, window=(0.4, 0.6), zoom=2.0, size=40, store=store)

@@ -3,6 +3,7 @@ answering, resuming, the revisit rules, and the coordinator building a balanced 
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,23 @@ def answer_current_case(app: AppTest, engine, reader: int, real: str, lesion: st
 
 def progress_text(app: AppTest) -> str:
     return " ".join(element.proto.text for element in app.get("progress"))
+
+
+def image_rows(node) -> list[tuple[int, int]]:
+    """(pixel width of the row, number of images) for every row of images on the page."""
+    rows = []
+    for child in getattr(node, "children", {}).values():
+        images = [
+            image
+            for column in getattr(child, "children", {}).values()
+            if column.type == "column"
+            for image in column.children.values()
+            if image.type == "image"
+        ]
+        if images:
+            rows.append((child.proto.width_config.pixel_width, len(images)))
+        rows += image_rows(child)
+    return rows
 
 
 def test_reader_link_signs_in_removes_the_code_and_reads_with_practice_feedback(
@@ -157,3 +175,18 @@ def test_coordinator_builds_a_balanced_study_and_sees_short_cells(app_engine, ad
     )
     app.run()
     assert any("210 cases" in info.value for info in app.info)
+
+
+def test_images_are_capped_in_width_and_collections_skip_the_libraries(app_engine, reading_study):
+    _, code = reading_study()
+    reader = reader_of(app_engine, code)
+    app = start(code)
+    next(b for b in app.button if b.label == "Start").click().run()
+    # One image in a row at most 512 px wide: small images are not blown up to the page width.
+    assert image_rows(app.main) == [(512, 1)]
+    answer_current_case(app, app_engine, reader, "real", "no")
+    assert "Case 2 of 4" in progress_text(app)
+    assert image_rows(app.main) == [(512, 1)]
+    # Streamlit collects garbage after every run: the objects of the libraries loaded by then are
+    # frozen, so a collection walks only what was made since, a small part.
+    assert len(gc.get_objects()) < gc.get_freeze_count() / 2
