@@ -44,14 +44,18 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks
 
-# On a machine with an NVIDIA GPU: sampling speed of the demo generator, batched and single.
+# On a machine with an NVIDIA GPU: sampling speed of the demo generator, batched (compiled) and
+# single (compiled into CUDA graphs), then of its few-step student.
 bench-gpu: $(STAMP)
-	$(PY) benchmarks/bench_sample.py --checkpoint data/demo/checkpoint --device cuda --batch 256
-	$(PY) benchmarks/bench_sample.py --checkpoint data/demo/checkpoint --device cuda --batch 1
+	$(PY) benchmarks/bench_sample.py --checkpoint data/demo/checkpoint --device cuda --batch 256 --compile
+	$(PY) benchmarks/bench_sample.py --checkpoint data/demo/checkpoint --device cuda --batch 1 \
+	  --compile --compile-mode reduce-overhead
+	$(PY) benchmarks/bench_sample.py --checkpoint data/demo/student --device cuda --batch 1 \
+	  --sampler ddim --steps 4 --guidance 1
 
-# Rebuild data/demo (generator and images); resumable: run again after --max-minutes pauses it.
-# DEMO_ARGS="--device cuda" trains the default model on a GPU (see data/README.md).
-DEMO_ARGS ?= --device cpu --model small --size 64 --batch 32 --lr 6e-4 --warmup 100 --train-patients 120 --steps 750
+# Rebuild data/demo (generator, student, images) as it was made on an H100 (see data/README.md);
+# resumable: run it again after --max-minutes pauses the training.
+DEMO_ARGS ?= --device cuda --compile --max-minutes 9
 demo-assets: $(STAMP)
 	$(PY) -m synth demo-assets $(DEMO_ARGS)
 

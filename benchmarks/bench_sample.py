@@ -55,6 +55,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="timed calls after the warm-up")
     parser.add_argument("--threads", type=int, help="CPU threads (torch.set_num_threads)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the UNet")
+    parser.add_argument(
+        "--compile-mode",
+        choices=("default", "reduce-overhead", "max-autotune"),
+        default="default",
+        help="torch.compile mode (reduce-overhead: CUDA graphs)",
+    )
     args = parser.parse_args(argv)
 
     if args.threads:
@@ -65,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         generator = fresh_generator(args.model, device.type)
     if args.compile:
-        generator.network.unet.compile()
+        generator.network.unet.compile(mode=args.compile_mode)
     images = args.images or args.batch
     prompts = [PROMPT] * images
 
@@ -96,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         "device": describe_device(device),
         "precision": "bf16 autocast" if device.type == "cuda" else "float32",
         "threads": torch.get_num_threads(),
-        "compiled": args.compile,
+        "compiled": args.compile and args.compile_mode,
         "sampler": args.sampler,
         "steps": args.steps,
         "guidance": args.guidance,

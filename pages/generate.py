@@ -35,12 +35,42 @@ checkpoints = list_checkpoints()
 if not checkpoints:
     st.info("There is no checkpoint yet: train one on the Train page.")
     st.stop()
-checkpoint = st.selectbox("Checkpoint", checkpoints, format_func=lambda c: c.name)
+device = job_device()
+DEFAULT_SAMPLING = ("dpmpp", 20, 3.0)
+
+
+def use_recommended_sampling() -> None:
+    """A checkpoint's own sampling settings (a distilled student's few steps) when it is chosen."""
+    chosen = st.session_state["gen-checkpoint"]
+    sampler, steps, guidance = chosen.sampling or DEFAULT_SAMPLING
+    st.session_state.update({"gen-sampler": sampler, "gen-steps": steps, "gen-guidance": guidance})
+
+
+# Without a GPU a distilled student is the practical choice: a few unguided steps per image.
+students = [i for i, c in enumerate(checkpoints) if c.sampling is not None]
+first = students[0] if device == "cpu" and students else 0
+checkpoint = st.selectbox(
+    "Checkpoint",
+    checkpoints,
+    first,
+    format_func=lambda c: c.name,
+    key="gen-checkpoint",
+    on_change=use_recommended_sampling,
+)
 st.caption(
     f"{checkpoint.preset} model, {checkpoint.image_size} px, {checkpoint.steps} training steps, "
     f"trained {checkpoint.date or 'on an unknown date'}; training manifest sha256 "
     f"`{checkpoint.training_manifest_sha256 or 'unknown'}`"
+    + (
+        f"; distilled from checkpoint `{checkpoint.distilled_from[:12]}` for "
+        f"{checkpoint.sampling[1]} {checkpoint.sampling[0]} steps at guidance "
+        f"{checkpoint.sampling[2]:g}"
+        if checkpoint.sampling
+        else ""
+    )
 )
+if "gen-sampler" not in st.session_state:
+    use_recommended_sampling()
 
 with st.expander("Sampling settings", expanded=True):
     template = st.text_input(
@@ -50,11 +80,11 @@ with st.expander("Sampling settings", expanded=True):
     )
     left, middle, right, seed_column = st.columns(4)
     sampler = left.selectbox("Sampler", ["dpmpp", "ddim"], key="gen-sampler")
-    steps = middle.number_input("Steps", 1, 1000, 20 if sampler == "dpmpp" else 50, key="gen-steps")
-    guidance = right.number_input("Guidance", 0.0, 20.0, 3.0, step=0.5, key="gen-guidance")
+    steps = middle.number_input("Steps", 1, 1000, key="gen-steps")
+    guidance = right.number_input("Guidance", 0.0, 20.0, step=0.5, key="gen-guidance")
     seed = seed_column.number_input("Seed", 0, 2**31 - 1, 0, key="gen-seed")
 options = SampleOptions(template, sampler, int(steps), float(guidance), int(seed))
-st.caption(f"The generator runs on **{job_device()}**.")
+st.caption(f"The generator runs on **{device}**.")
 
 single_tab, paired_tab = st.tabs(["Single images", "Paired: DWI/ADC from T2W"])
 with single_tab:

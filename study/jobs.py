@@ -57,6 +57,8 @@ LOG_LINES = 50
 # Progress is written to the database at most this often (seconds), and always at the end.
 PROGRESS_INTERVAL_S = 1.0
 DEMO_CHECKPOINT = Path(__file__).resolve().parent.parent / "data" / "demo" / "checkpoint"
+# The demo generator's few-step student (`python -m synth distill`): the fast choice on a CPU.
+DEMO_STUDENT = DEMO_CHECKPOINT.parent / "student"
 DEFAULT_PROMPT_TEMPLATE = "A {sequence} image of a prostate {lesion}"
 # Words the generator's text encoder learned for each sequence and lesion status.
 SEQUENCE_WORDS = {
@@ -129,6 +131,9 @@ class CheckpointInfo:
     training_manifest_sha256: str
     steps: int
     date: str
+    # The sampling a distilled student was made for (sampler, steps, guidance); None otherwise.
+    sampling: tuple[Sampler, int, float] | None = None
+    distilled_from: str = ""
 
 
 def checkpoints_dir() -> Path:
@@ -142,6 +147,7 @@ def read_checkpoint(path: Path, name: str | None = None) -> CheckpointInfo:
     except (OSError, ValueError) as error:
         raise JobError(f"{path} is not a checkpoint: its config.json cannot be read") from error
     model, training = config.get("model", {}), config.get("training", {})
+    sampling = training.get("sampling")
     return CheckpointInfo(
         name=name or path.name,
         path=path,
@@ -150,14 +156,23 @@ def read_checkpoint(path: Path, name: str | None = None) -> CheckpointInfo:
         training_manifest_sha256=str(training.get("training_manifest_sha256", "")),
         steps=int(training.get("steps", 0)),
         date=str(training.get("date", "")),
+        sampling=(
+            (sampling["sampler"], int(sampling["steps"]), float(sampling["guidance"]))
+            if sampling
+            else None
+        ),
+        distilled_from=str(training.get("distilled_from", "")),
     )
 
 
 def list_checkpoints() -> list[CheckpointInfo]:
-    """The bundled demo checkpoint (when present) and every checkpoint under VTT_DATA_DIR."""
+    """The bundled demo checkpoint and its student (when present) and every checkpoint under
+    VTT_DATA_DIR."""
     found = []
     if (DEMO_CHECKPOINT / "config.json").is_file():
         found.append(read_checkpoint(DEMO_CHECKPOINT, "demo (bundled)"))
+    if (DEMO_STUDENT / "config.json").is_file():
+        found.append(read_checkpoint(DEMO_STUDENT, "demo student (bundled; fast on a CPU)"))
     if checkpoints_dir().is_dir():
         found.extend(
             read_checkpoint(folder)

@@ -49,6 +49,11 @@ class Generator:
     directory: Path | None = None
 
     @property
+    def recommended_sampling(self) -> dict[str, Any]:
+        """The sampler, steps and guidance a distilled student was made for; {} otherwise."""
+        return dict(self.training.get("sampling") or {})
+
+    @property
     def device(self) -> torch.device:
         return next(self.network.parameters()).device
 

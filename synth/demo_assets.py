@@ -4,6 +4,7 @@ Phases, each skipped when its output exists, so the build resumes where it stopp
 1. a training cohort of phantom patients (seed 1000), in the work folder;
 2. the "default" model trained on it (resumable: `max_minutes` per run);
 3. the demo generator: the EMA weights in float16, in `out/checkpoint`;
+   3b. its few-step student (`synth.distill`), in `out/student`, remade when the generator changes;
 4. held-out phantom patients (seed 7) playing the acquired images, in `out/real`;
 5. the generator's images, in `out/synthetic`: T2W and ADC with and without lesion from text
    prompts, and DWI generated from the synthetic T2W images (paired T2W-DWI cases).
@@ -16,7 +17,14 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from synth.checkpoint import load_checkpoint, load_training_state, save_checkpoint
+from synth.checkpoint import (
+    checkpoint_sha256,
+    load_checkpoint,
+    load_training_state,
+    read_config,
+    save_checkpoint,
+)
+from synth.distill import DistillConfig, distill
 from synth.phantom import write_phantom
 from synth.progress import ProgressKind, make_progress
 from synth.sample import write_samples
@@ -43,15 +51,19 @@ class DemoAssetsPlan:
     work: Path
     device: str = "cpu"
     model: str = "default"
-    steps: int = 20_000
-    batch: int = 64
-    lr: float = 2e-4
+    steps: int = 3_700
+    batch: int = 128
+    lr: float = 3e-4
     warmup: int = 500
     size: int = 128
     train_patients: int = 400
     demo_patients: int = 8
     per_group: int = 6
     max_minutes: float | None = None
+    compile: bool = False
+    student_steps: int = 4
+    distill_trajectories: int = 4096
+    distill_steps: int = 1300
     progress: ProgressKind = "tqdm"
 
 
@@ -91,6 +103,7 @@ def train_generator(plan: DemoAssetsPlan, manifest: Path) -> bool:
                 model=plan.model,
                 size=plan.size,
                 max_minutes=plan.max_minutes,
+                compile=plan.compile,
             ),
             progress=make_progress(plan.progress, plan.steps, "step", "training"),
         )
@@ -110,6 +123,36 @@ def export_demo_checkpoint(plan: DemoAssetsPlan) -> Path:
         generator.training,
         half=True,
     )
+    return target
+
+
+def demo_student(plan: DemoAssetsPlan, teacher: Path) -> Path:
+    """The teacher's few-step student; kept while it was distilled from this very teacher."""
+    target = plan.out / "student"
+    teacher_sha256 = checkpoint_sha256(teacher)
+    if (target / "config.json").is_file() and (
+        read_config(target)["training"].get("distilled_from") == teacher_sha256
+    ):
+        return target
+    shutil.rmtree(target, ignore_errors=True)
+    work = plan.work / "student"
+    shutil.rmtree(work, ignore_errors=True)
+    distill(
+        DistillConfig(
+            teacher=teacher,
+            manifest=plan.work / "train" / "manifest.csv",
+            out=work,
+            student_steps=plan.student_steps,
+            trajectories=plan.distill_trajectories,
+            steps=plan.distill_steps,
+            batch=plan.batch,
+            lr=1e-4,
+            device=plan.device,  # type: ignore[arg-type]
+        ),
+        make_progress(plan.progress, plan.distill_trajectories, "trajectory", "teacher"),
+        make_progress(plan.progress, plan.distill_steps, "step", "student"),
+    )
+    shutil.move(work, target)
     return target
 
 
@@ -170,6 +213,7 @@ def build_demo_assets(plan: DemoAssetsPlan) -> bool:
     if not train_generator(plan, training_cohort(plan)):
         return False
     checkpoint = export_demo_checkpoint(plan)
+    demo_student(plan, checkpoint)
     demo_real_images(plan)
     demo_synthetic_images(plan, checkpoint)
     return True

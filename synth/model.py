@@ -9,8 +9,9 @@ lowest levels took 0.49 s at 32M parameters: prompts here only carry global fact
 lesion presence), for which a pooled embedding suffices. Attention at 32 px costs 2.5x the time
 on the CPU (0.92 s), so the presets keep self-attention at 16 px and below. On one H100 (bf16)
 "default" trains at about 760 images/s eagerly at batch 128, 1280 images/s with `--compile`
-(after about 140 s of compilation), and samples 20 guided DPM-Solver++ steps in 18.6 ms per
-image at batch 256 (0.86 s for one image alone).
+(after about 140 s of compilation), and samples 20 guided DPM-Solver++ steps in 6.3 ms per
+image at batch 256 with `torch.compile`, 72 ms for one image alone with CUDA graphs
+(docs/benchmarks.md).
 
 Image conditioning is by concatenation: input channels are the noisy image, the condition image
 (a T2W slice in [-1, 1], zeros when absent) and a condition-present mask (ones or zeros).

@@ -27,7 +27,7 @@ from study.imaging.render import fit_square
 from study.imaging.types import Intensity, Lesion, Origin, Sequence
 from synth.checkpoint import Generator
 from synth.errors import SynthError
-from synth.model import ModelConfig
+from synth.model import ConditionalUNet, ModelConfig
 from synth.text import parse_prompt
 
 Sampler = Literal["ddim", "dpmpp"]
@@ -102,6 +102,57 @@ def _condition_tensor(
     return torch.from_numpy(values.copy()).unsqueeze(1) * 2 - 1, torch.ones(count)
 
 
+def denoise(
+    network: ConditionalUNet,
+    config: ModelConfig,
+    x: torch.Tensor,
+    text: torch.Tensor,
+    condition: torch.Tensor,
+    mask: torch.Tensor,
+    *,
+    sampler: Sampler,
+    steps: int,
+    guidance: float,
+    generators: list[torch.Generator] | None = None,
+    on_step: Callable[[torch.Tensor, int], None] | None = None,
+) -> torch.Tensor:
+    """Run the sampler from noise `x` [n, 1, S, S] to an image in [-1, 1].
+
+    `text` holds the n prompt embeddings, followed, when guided (`guidance` != 1), by n
+    embeddings of the empty prompt. `on_step(x_t, t)` sees the state before each step. Runs in
+    bf16 autocast on CUDA, float32 elsewhere; call it under `torch.inference_mode()`.
+    """
+    guided = guidance != 1
+    if guided:
+        condition, mask = torch.cat([condition, condition]), torch.cat([mask, mask])
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16)
+        if x.device.type == "cuda"
+        else contextlib.nullcontext()
+    )
+    scheduler = make_scheduler(config, sampler)
+    scheduler.set_timesteps(steps, device=x.device)
+    x = x * scheduler.init_noise_sigma
+    for t in scheduler.timesteps:
+        if on_step:
+            on_step(x, int(t))
+        # 1. predict v; the second half of a guided batch has the empty prompt
+        model_input = scheduler.scale_model_input(x, t)
+        if guided:
+            model_input = torch.cat([model_input, model_input])
+        with autocast:
+            output = network.denoise(model_input, t, text, condition, mask)
+        output = output.float()
+        if guided:
+            # classifier-free guidance (Ho & Salimans 2022, eq. 6), applied to v
+            conditional, unconditional = output.chunk(2)
+            output = unconditional + guidance * (conditional - unconditional)
+        # 2. x_t -> x_{t-1}: DDIM (Song et al. 2021, eq. 12) or DPM-Solver++(2M)
+        #    (Lu et al. 2022, Algorithm 2)
+        x = scheduler.step(output, t, x, generator=generators).prev_sample
+    return x
+
+
 def sample_images(
     model: Generator,
     prompts: list[str],
@@ -151,6 +202,13 @@ def sample_images(
     per_call = 1 if device.type == "cpu" else batch_size
     total = math.ceil(len(prompts) / per_call) * steps
     done = 0
+
+    def step_done(_: torch.Tensor, __: int) -> None:
+        nonlocal done
+        done += 1
+        if progress:
+            progress(done, total)
+
     images = []
     for start in range(0, len(prompts), per_call):
         rows = slice(start, start + per_call)
@@ -164,30 +222,19 @@ def sample_images(
                 if guided:
                     null = network.encode_prompt(empty).expand(len(generators), -1)
                     text = torch.cat([text, null])
-            if guided:
-                condition_in = torch.cat([condition_in, condition_in])
-                mask_in = torch.cat([mask_in, mask_in])
-            scheduler = make_scheduler(model.config, sampler)
-            scheduler.set_timesteps(steps, device=device)
-            x = x * scheduler.init_noise_sigma
-            for t in scheduler.timesteps:
-                # 1. predict v; the second half of a guided batch has the empty prompt
-                model_input = scheduler.scale_model_input(x, t)
-                if guided:
-                    model_input = torch.cat([model_input, model_input])
-                with autocast:
-                    output = network.denoise(model_input, t, text, condition_in, mask_in)
-                output = output.float()
-                if guided:
-                    # classifier-free guidance (Ho & Salimans 2022, eq. 6), applied to v
-                    conditional, unconditional = output.chunk(2)
-                    output = unconditional + guidance * (conditional - unconditional)
-                # 2. x_t -> x_{t-1}: DDIM (Song et al. 2021, eq. 12) or DPM-Solver++(2M)
-                #    (Lu et al. 2022, Algorithm 2)
-                x = scheduler.step(output, t, x, generator=generators).prev_sample
-                done += 1
-                if progress:
-                    progress(done, total)
+            x = denoise(
+                network,
+                model.config,
+                x,
+                text,
+                condition_in,
+                mask_in,
+                sampler=sampler,
+                steps=steps,
+                guidance=guidance,
+                generators=generators,
+                on_step=step_done,
+            )
         images.append(((x.float() + 1) / 2).clamp(0, 1).cpu())
     return torch.cat(images)[:, 0].numpy().astype(np.float32, copy=False)
 

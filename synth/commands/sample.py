@@ -26,9 +26,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--n", type=int, default=1, help="images (per conditioning row)")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--seed", type=int, default=0, help="image i gets seed + i")
-    parser.add_argument("--sampler", choices=("ddim", "dpmpp"), default="dpmpp")
-    parser.add_argument("--steps", type=int, help="default: 20 for dpmpp, 50 for ddim")
-    parser.add_argument("--guidance", type=float, default=3.0, help="classifier-free guidance")
+    parser.add_argument(
+        "--sampler",
+        choices=("ddim", "dpmpp"),
+        help="default: the checkpoint's own (a distilled student's), else dpmpp",
+    )
+    parser.add_argument(
+        "--steps", type=int, help="default: the checkpoint's own, else 20 for dpmpp, 50 for ddim"
+    )
+    parser.add_argument(
+        "--guidance",
+        type=float,
+        help="classifier-free guidance (default: the checkpoint's own, else 3)",
+    )
     parser.add_argument(
         "--device", choices=("cpu", "cuda"), help="default: cuda when available, else cpu"
     )
@@ -65,11 +75,19 @@ def _lesion(text: str) -> Lesion:
 def run(args: argparse.Namespace) -> int:
     from synth.checkpoint import load_checkpoint
     from synth.progress import make_progress
-    from synth.sample import write_samples
+    from synth.sample import DEFAULT_GUIDANCE, DEFAULT_SAMPLER, write_samples
     from synth.train import resolve_device
 
     device = resolve_device(args.device)
     model = load_checkpoint(args.checkpoint, device)
+    recommended = model.recommended_sampling
+    sampler = args.sampler or recommended.get("sampler", DEFAULT_SAMPLER)
+    steps = args.steps
+    if steps is None and sampler == recommended.get("sampler"):
+        steps = recommended["steps"]
+    guidance = (
+        recommended.get("guidance", DEFAULT_GUIDANCE) if args.guidance is None else args.guidance
+    )
     bar = None
 
     def progress(done: int, total: int) -> None:
@@ -84,9 +102,9 @@ def run(args: argparse.Namespace) -> int:
         args.n,
         args.out,
         seed=args.seed,
-        sampler=args.sampler,
-        steps=args.steps,
-        guidance=args.guidance,
+        sampler=sampler,
+        steps=steps,
+        guidance=guidance,
         device=device,
         batch_size=args.batch,
         condition_manifest=args.condition_manifest,

@@ -32,16 +32,24 @@ def test_pipeline_resumes_training_and_writes_an_importable_demo(tmp_path: Path)
         train_patients=2,
         demo_patients=2,
         per_group=1,
+        distill_trajectories=8,
+        distill_steps=2,
         progress="jsonl",
     )
     assert build_demo_assets(plan) is True
     assert trained_steps(tmp_path / "work" / "checkpoint") == 2
+    first_student = checkpoint_sha256(tmp_path / "demo" / "student")
     # More steps asked of the same work folder: training goes on from step 2, not from 0.
     assert build_demo_assets(DemoAssetsPlan(**{**plan.__dict__, "steps": 4})) is True
     assert trained_steps(tmp_path / "work" / "checkpoint") == 4
 
     generator = load_checkpoint(tmp_path / "demo" / "checkpoint")
     assert generator.training["steps"] == 4
+    # The student follows its teacher: distilled again from the generator trained further.
+    student = load_checkpoint(tmp_path / "demo" / "student")
+    assert student.training["distilled_from"] == generator.sha256
+    assert student.recommended_sampling == {"sampler": "ddim", "steps": 4, "guidance": 1.0}
+    assert student.sha256 != first_student
     assert {p.suffix for p in (tmp_path / "demo" / "checkpoint").iterdir()} >= {".safetensors"}
     assert not (tmp_path / "demo" / "real" / "volumes").exists()
 

@@ -35,6 +35,8 @@ def generate_page(app_engine, admin_password, data_dir, tiny_checkpoint, monkeyp
     app = signed_in_coordinator(admin_password)
     app.switch_page("pages/generate.py").run()
     assert not app.exception, app.exception
+    choice = app.selectbox(key="gen-checkpoint")
+    choice.select_index(choice.options.index("tiny")).run()
     app.number_input(key="gen-steps").set_value(2)
     return app
 
@@ -146,3 +148,26 @@ def test_the_cancel_button_stops_a_running_job(generate_page, app_engine, data_d
     assert not [b for b in app.button if b.key == f"cancel-job-{job.id}"]
     assert any("cancelled by the coordinator" in e.value for e in app.error)
     assert synthetic(app_engine) == []
+
+
+def test_without_a_gpu_the_bundled_student_comes_first_with_its_own_few_steps(
+    app_engine, admin_password, monkeypatch
+):
+    monkeypatch.setenv("VTT_DEVICE", "cpu")
+    app = signed_in_coordinator(admin_password)
+    app.switch_page("pages/generate.py").run()
+    assert not app.exception, app.exception
+
+    def sampling() -> tuple:
+        return (
+            app.selectbox(key="gen-sampler").value,
+            app.number_input(key="gen-steps").value,
+            app.number_input(key="gen-guidance").value,
+        )
+
+    choice = app.selectbox(key="gen-checkpoint")
+    assert choice.value.name == "demo student (bundled; fast on a CPU)"
+    assert sampling() == ("ddim", 4, 1.0)
+    assert any("distilled from checkpoint" in c.value for c in app.caption)
+    choice.select_index(choice.options.index("demo (bundled)")).run()
+    assert sampling() == ("dpmpp", 20, 3.0)
