@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from paper_results import TABLE_4_3
 from PIL import Image
 from scipy import stats
 from seeding import add_assets, grid, pairs
@@ -55,24 +56,6 @@ from study.storage import AssetStore
 ROOT = Path(__file__).resolve().parents[2]
 STUDY = "Seed protocol"
 
-# Table 4.3 of Saeed et al. (design.md): (task, data, subset) -> (correct, read, as printed).
-TABLE_4_3 = {
-    ("identification of synthesised images", "ADC", "overall"): (18, 32, "0.563"),
-    ("identification of synthesised images", "ADC", "with cancer"): (10, 16, "0.625"),
-    ("identification of synthesised images", "ADC", "without cancer"): (8, 16, "0.500"),
-    ("identification of synthesised images", "T2W", "overall"): (20, 32, "0.625"),
-    ("identification of synthesised images", "T2W", "with cancer"): (11, 16, "0.688"),
-    ("identification of synthesised images", "T2W", "without cancer"): (9, 16, "0.563"),
-    ("lesion identification", "ADC", "overall"): (22, 32, "0.688"),
-    ("lesion identification", "ADC", "real"): (10, 16, "0.625"),
-    ("lesion identification", "ADC", "synthesised"): (12, 16, "0.750"),
-    ("lesion identification", "T2W", "overall"): (19, 32, "0.594"),
-    ("lesion identification", "T2W", "real"): (10, 16, "0.625"),
-    ("lesion identification", "T2W", "synthesised"): (9, 16, "0.563"),
-    ("lesion identification, paired", "T2W-DW", "overall"): (18, 32, "0.563"),
-    ("lesion identification, paired", "T2W-DW", "real"): (9, 16, "0.563"),
-    ("lesion identification, paired", "T2W-DW", "synthesised"): (9, 16, "0.563"),
-}
 # Correct answers per group of 16 cases: realism calls by (sequence, lesion), lesion calls by
 # (sequence, origin); every other answer in the group is wrong.
 CORRECT_CALLS = {("ADC", 1): 10, ("ADC", 0): 8, ("T2W", 1): 11, ("T2W", 0): 9}

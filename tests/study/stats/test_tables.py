@@ -6,6 +6,7 @@ import math
 
 import pandas as pd
 import pytest
+from paper_results import TABLE_4_3
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
@@ -20,26 +21,6 @@ from study.stats.tables import (
     seed_table_layout,
     shown_accuracy,
 )
-
-# Table 4.3 of Saeed et al. (design.md), every figure k/16 or k/32:
-# (task, data, subset) -> (k, n, as printed)
-TABLE_4_3 = {
-    ("identification of synthesised images", "ADC", "overall"): (18, 32, "0.563"),
-    ("identification of synthesised images", "ADC", "with cancer"): (10, 16, "0.625"),
-    ("identification of synthesised images", "ADC", "without cancer"): (8, 16, "0.500"),
-    ("identification of synthesised images", "T2W", "overall"): (20, 32, "0.625"),
-    ("identification of synthesised images", "T2W", "with cancer"): (11, 16, "0.688"),
-    ("identification of synthesised images", "T2W", "without cancer"): (9, 16, "0.563"),
-    ("lesion identification", "ADC", "overall"): (22, 32, "0.688"),
-    ("lesion identification", "ADC", "real"): (10, 16, "0.625"),
-    ("lesion identification", "ADC", "synthesised"): (12, 16, "0.750"),
-    ("lesion identification", "T2W", "overall"): (19, 32, "0.594"),
-    ("lesion identification", "T2W", "real"): (10, 16, "0.625"),
-    ("lesion identification", "T2W", "synthesised"): (9, 16, "0.563"),
-    ("lesion identification, paired", "T2W-DW", "overall"): (18, 32, "0.563"),
-    ("lesion identification, paired", "T2W-DW", "real"): (9, 16, "0.563"),
-    ("lesion identification, paired", "T2W-DW", "synthesised"): (9, 16, "0.563"),
-}
 
 
 def _answers(correct: int, total: int, right: str, wrong: str) -> list[str]:
