@@ -116,7 +116,11 @@ class BatchSampler:
         prompt_dropout: float,
         condition_dropout: float,
         unknown_word_rate: float,
+        lesion_share: float | None = None,
     ) -> None:
+        """`lesion_share`: the share of lesion slices in each batch (None: as in the data).
+        Lesions are small and often rare among slices; drawing them more often teaches the
+        model to draw them when asked."""
         self.device = torch.device(device)
         self.prompt_dropout = prompt_dropout
         self.condition_dropout = condition_dropout
@@ -140,14 +144,35 @@ class BatchSampler:
             device=self.device,
         )
         self.empty_prompt = vocabulary.encode_batch([""], max_tokens).to(self.device)
+        self.lesion_share = lesion_share
+        if lesion_share is not None:
+            if not 0 < lesion_share < 1:
+                raise SynthError(f"--lesion-share must be in (0, 1), not {lesion_share}")
+            is_lesion = torch.tensor([lesion == Lesion.YES for lesion in training_set.lesions])
+            self.lesion_rows = torch.nonzero(is_lesion).flatten().to(self.device)
+            self.other_rows = torch.nonzero(~is_lesion).flatten().to(self.device)
+            if not len(self.lesion_rows) or not len(self.other_rows):
+                raise SynthError(
+                    "--lesion-share needs slices with and without a lesion in the training "
+                    f"data; it has {len(self.lesion_rows)} with and {len(self.other_rows)} without"
+                )
+
+    def _rows(self, batch_size: int, generator: torch.Generator) -> torch.Tensor:
+        def draw(pool_size: int) -> torch.Tensor:
+            return torch.randint(pool_size, (batch_size,), generator=generator, device=self.device)
+
+        if self.lesion_share is None:
+            return draw(len(self.images))
+        lesion = self.lesion_rows[draw(len(self.lesion_rows))]
+        other = self.other_rows[draw(len(self.other_rows))]
+        pick = torch.rand(batch_size, generator=generator, device=self.device)
+        return torch.where(pick < self.lesion_share, lesion, other)
 
     def sample(self, batch_size: int, generator: torch.Generator) -> TrainingBatch:
         def uniform(*shape: int) -> torch.Tensor:
             return torch.rand(shape, generator=generator, device=self.device)
 
-        rows = torch.randint(
-            len(self.images), (batch_size,), generator=generator, device=self.device
-        )
+        rows = self._rows(batch_size, generator)
         group = self.row_group[rows]
         choice = (uniform(batch_size) * self.group_count[group]).long()
         tokens = self.prompt_tokens[self.group_start[group] + choice]

@@ -55,6 +55,7 @@ class DemoAssetsPlan:
     batch: int = 128
     lr: float = 3e-4
     warmup: int = 500
+    lesion_share: float | None = None
     size: int = 128
     train_patients: int = 400
     demo_patients: int = 8
@@ -98,6 +99,7 @@ def train_generator(plan: DemoAssetsPlan, manifest: Path) -> bool:
                 batch=plan.batch,
                 lr=plan.lr,
                 warmup_steps=plan.warmup,
+                lesion_share=plan.lesion_share,
                 device=plan.device,  # type: ignore[arg-type]
                 resume=(checkpoint / "config.json").exists(),
                 model=plan.model,

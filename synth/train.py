@@ -67,6 +67,7 @@ class TrainConfig:
     prompt_dropout: float = 0.1
     condition_dropout: float = 0.2
     unknown_word_rate: float = 0.05
+    lesion_share: float | None = None
     save_every: int = 1000
     log_every: int = 10
     half: bool = False
@@ -271,6 +272,7 @@ def train(
         prompt_dropout=config.prompt_dropout,
         condition_dropout=config.condition_dropout,
         unknown_word_rate=config.unknown_word_rate,
+        lesion_share=config.lesion_share,
     )
     generator = torch.Generator(device=accelerator.device)
     out.mkdir(parents=True, exist_ok=True)
@@ -317,6 +319,7 @@ def train(
                 "seed": seed,
                 "prompt_dropout": config.prompt_dropout,
                 "condition_dropout": config.condition_dropout,
+                "lesion_share": config.lesion_share,
                 "ema_updates": ema.updates,
                 "parameters": parameter_count(unwrapped),
                 "date": datetime.now(UTC).isoformat(timespec="seconds"),

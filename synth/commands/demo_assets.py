@@ -26,6 +26,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch", type=int, default=128, help="training batch size")
     parser.add_argument("--lr", type=float, default=3e-4, help="AdamW learning rate")
     parser.add_argument("--warmup", type=int, default=500, help="linear warm-up steps")
+    parser.add_argument(
+        "--lesion-share",
+        type=float,
+        help="share of lesion slices in each training batch (default: as in the data)",
+    )
     parser.add_argument("--train-patients", type=int, default=400)
     parser.add_argument("--demo-patients", type=int, default=8)
     parser.add_argument("--per-group", type=int, default=6, help="images per prompt group")
@@ -64,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         batch=args.batch,
         lr=args.lr,
         warmup=args.warmup,
+        lesion_share=args.lesion_share,
         train_patients=args.train_patients,
         demo_patients=args.demo_patients,
         per_group=args.per_group,

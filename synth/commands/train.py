@@ -38,6 +38,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--lr", type=float, default=2e-4, help="AdamW learning rate (default 2e-4)")
     parser.add_argument(
+        "--lesion-share",
+        type=float,
+        help="share of lesion slices in each batch, e.g. 0.5 (default: as in the data)",
+    )
+    parser.add_argument(
         "--warmup", type=int, default=500, help="linear warm-up steps (default 500)"
     )
     parser.add_argument("--save-every", type=int, default=1000, help="save every K steps")
@@ -76,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
         size=args.size,
         seed=args.seed,
         lr=args.lr,
+        lesion_share=args.lesion_share,
         warmup_steps=args.warmup,
         save_every=args.save_every,
         log_every=args.log_every,
