@@ -26,19 +26,17 @@ from pathlib import Path
 import torch
 
 from synth.checkpoint import load_checkpoint
-from synth.demo_assets import DEMO_REAL_SEED, merge_manifests
+from synth.demo_assets import DEMO_REAL_SEED, PAIRED_GROUPS, TEXT_GROUPS, merge_manifests
 from synth.evaluate import evaluate
 from synth.phantom import write_phantom
 from synth.sample import DEFAULT_STEPS, write_samples
+from synth.text import parse_prompt
 from synth.train import describe_device, resolve_device
 
+# The demo's prompts, by (sequence, lesion) as a manifest spells them.
 PROMPTS = {
-    ("T2W", "1"): "A T2 image of a prostate with a lesion",
-    ("T2W", "0"): "A T2 image of a prostate with no lesion",
-    ("ADC", "1"): "ADC image of a prostate with a lesion",
-    ("ADC", "0"): "ADC image of a prostate with no lesion",
-    ("DWI", "1"): "A DWI image of a prostate with a lesion",
-    ("DWI", "0"): "A DWI image of a prostate with no lesion",
+    tuple(value.value for value in parse_prompt(prompt)): prompt
+    for _, prompt, *_ in (*TEXT_GROUPS, *PAIRED_GROUPS)
 }
 
 

@@ -36,13 +36,11 @@ if not checkpoints:
     st.info("There is no checkpoint yet: train one on the Train page.")
     st.stop()
 device = job_device()
-DEFAULT_SAMPLING = ("dpmpp", 20, 3.0)
 
 
 def use_recommended_sampling() -> None:
     """A checkpoint's own sampling settings (a distilled student's few steps) when it is chosen."""
-    chosen = st.session_state["gen-checkpoint"]
-    sampler, steps, guidance = chosen.sampling or DEFAULT_SAMPLING
+    sampler, steps, guidance = st.session_state["gen-checkpoint"].recommended_sampling()
     st.session_state.update({"gen-sampler": sampler, "gen-steps": steps, "gen-guidance": guidance})
 
 

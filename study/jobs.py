@@ -35,7 +35,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy.orm import Session
 
 from study import settings
 from study.db import transaction
@@ -134,6 +135,11 @@ class CheckpointInfo:
     # The sampling a distilled student was made for (sampler, steps, guidance); None otherwise.
     sampling: tuple[Sampler, int, float] | None = None
     distilled_from: str = ""
+
+    def recommended_sampling(self) -> tuple[Sampler, int, float]:
+        """Sampler, steps and guidance to start from: a student's own, else the defaults."""
+        defaults = SampleOptions()
+        return self.sampling or (defaults.sampler, defaults.steps, defaults.guidance)
 
 
 def checkpoints_dir() -> Path:
@@ -677,19 +683,16 @@ def dispatch(engine: Engine) -> list[int]:
             ).all()
             started = []
             for job_id in queued:
-                claimed = session.execute(
-                    update(Job)
-                    .where(Job.id == job_id, Job.state == JobState.QUEUED)
-                    .values(
-                        state=JobState.RUNNING,
-                        started_at=datetime.now(UTC),
-                        runner_host=runner.host,
-                        runner_pid=runner.pid,
-                        runner_start=runner.start,
-                    )
-                    .execution_options(synchronize_session=False)
-                )
-                if claimed.rowcount == 1:
+                if _update_if(
+                    session,
+                    job_id,
+                    JobState.QUEUED,
+                    state=JobState.RUNNING,
+                    started_at=datetime.now(UTC),
+                    runner_host=runner.host,
+                    runner_pid=runner.pid,
+                    runner_start=runner.start,
+                ):
                     started.append(job_id)
         _runners.update(started)
     for job_id in started:
@@ -699,16 +702,24 @@ def dispatch(engine: Engine) -> list[int]:
     return started
 
 
+def _update_if(
+    executor: Session | Connection, job_id: int, expected: JobState, /, **values: Any
+) -> bool:
+    """Update a job only while it is in the `expected` state (compare and set, safe between app
+    servers); True when it was."""
+    changed = executor.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.state == expected)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return changed.rowcount == 1
+
+
 def _update_running(engine: Engine, job_id: int, **values: Any) -> bool:
     """Update a job only while it runs (a cancelled job keeps its state); True when it did."""
     with transaction(engine) as session:
-        changed = session.execute(
-            update(Job)
-            .where(Job.id == job_id, Job.state == JobState.RUNNING)
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
-        return changed.rowcount == 1
+        return _update_if(session, job_id, JobState.RUNNING, **values)
 
 
 def _end(engine: Engine, job_id: int, state: JobState, **values: Any) -> bool:
@@ -863,12 +874,14 @@ def _import_outputs(engine: Engine, job_id: int, params: dict[str, Any]) -> None
     with engine.connect() as connection, connection.begin():
 
         def succeed() -> None:
-            claimed = connection.execute(
-                update(Job)
-                .where(Job.id == job_id, Job.state == JobState.RUNNING)
-                .values(state=JobState.SUCCEEDED, progress=1.0, finished_at=datetime.now(UTC))
-            )
-            if claimed.rowcount != 1:
+            if not _update_if(
+                connection,
+                job_id,
+                JobState.RUNNING,
+                state=JobState.SUCCEEDED,
+                progress=1.0,
+                finished_at=datetime.now(UTC),
+            ):
                 raise _Cancelled
 
         def check(stage: str, done: int, total: int) -> None:
@@ -927,17 +940,14 @@ def cancel_job(engine: Engine, job_id: int) -> None:
     with transaction(engine) as session:
 
         def stop(state: JobState) -> bool:
-            stopped = session.execute(
-                update(Job)
-                .where(Job.id == job_id, Job.state == state)
-                .values(
-                    state=JobState.CANCELLED,
-                    finished_at=datetime.now(UTC),
-                    error="cancelled by the coordinator",
-                )
-                .execution_options(synchronize_session=False)
+            return _update_if(
+                session,
+                job_id,
+                state,
+                state=JobState.CANCELLED,
+                finished_at=datetime.now(UTC),
+                error="cancelled by the coordinator",
             )
-            return stopped.rowcount == 1
 
         was_queued = stop(JobState.QUEUED)
         was_running = not was_queued and stop(JobState.RUNNING)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -67,17 +68,9 @@ def render_case(
     ]
 
 
-def _render_upcoming(
-    engine: Engine,
-    reader_id: int,
-    public_id: str,
-    root: str,
-    window: Window | None,
-    zoom: float,
-    size: int,
-) -> None:
+def _render_upcoming(engine: Engine, reader_id: int, public_id: str, **options: Any) -> None:
     for viewport in upcoming_viewports(engine, reader_id, public_id):
-        _render(root, viewport.canonical_sha256, window, zoom, size)
+        render_viewport(viewport, **options)
 
 
 def prefetch_upcoming(
@@ -96,10 +89,15 @@ def prefetch_upcoming(
     Only the cache changes: an error (a revoked code, a missing file) stays in the returned
     future, and the same render in the foreground reports it as it would have anyway.
     """
-    root = str((store or AssetStore()).root)
-    side = settings.render_size() if size is None else size
     return _AHEAD.submit(
-        _render_upcoming, engine, reader_id, public_id, root, window, float(zoom), side
+        _render_upcoming,
+        engine,
+        reader_id,
+        public_id,
+        window=window,
+        zoom=zoom,
+        size=size,
+        store=store,
     )
 
 

@@ -24,15 +24,22 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 
-from synth.checkpoint import load_checkpoint, save_checkpoint
+from synth.checkpoint import Generator, load_checkpoint, save_checkpoint
 from synth.data import BatchSampler, training_set_from_manifest
 from synth.errors import SynthError
+from synth.model import ModelConfig
 from synth.progress import Progress, SilentProgress
-from synth.sample import DEFAULT_GUIDANCE, denoise, make_scheduler
+from synth.sample import (
+    DEFAULT_GUIDANCE,
+    autocast_for,
+    denoise,
+    make_scheduler,
+    prompt_embeddings,
+)
 from synth.train import describe_device, resolve_device, step_seed
 
 STUDENT_SAMPLER = "ddim"
@@ -78,7 +85,7 @@ class Trajectories:
     condition_mask: torch.Tensor  # [N]
 
 
-def student_timesteps(config: DistillConfig, teacher_config: Any) -> list[int]:
+def student_timesteps(config: DistillConfig, teacher_config: ModelConfig) -> list[int]:
     """The student's DDIM timesteps; each must be one of the teacher sampler's timesteps."""
     student = make_scheduler(teacher_config, STUDENT_SAMPLER)
     student.set_timesteps(config.student_steps)
@@ -97,7 +104,7 @@ def student_timesteps(config: DistillConfig, teacher_config: Any) -> list[int]:
 
 def teacher_trajectories(
     config: DistillConfig, progress: Progress, deadline: float | None
-) -> tuple[Trajectories, Any, list[int]]:
+) -> tuple[Trajectories, Generator, list[int]]:
     device = torch.device(resolve_device(config.device))
     teacher = load_checkpoint(config.teacher, device)
     network = teacher.network
@@ -128,13 +135,11 @@ def teacher_trajectories(
                 recorded[t] = x.float().clone()
 
         with torch.inference_mode():
-            text = network.encode_prompt(batch.token_ids)
-            null = network.encode_prompt(empty).expand(n, -1)
             image = denoise(
                 network,
                 teacher.config,
                 noise,
-                torch.cat([text, null]),
+                prompt_embeddings(network, batch.token_ids, empty, guided=True),
                 batch.condition,
                 batch.condition_mask,
                 sampler="dpmpp",
@@ -201,11 +206,7 @@ def distill(
     alphas_cumprod = make_scheduler(teacher.config, STUDENT_SAMPLER).alphas_cumprod.to(device)
     alphas = torch.cat([alphas_cumprod[timesteps], torch.ones(1, device=device)])
     t_values = torch.tensor(timesteps, device=device)
-    autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16)
-        if device.type == "cuda"
-        else torch.autocast("cpu", enabled=False)
-    )
+    autocast = autocast_for(device)
     generator = torch.Generator(device=device).manual_seed(config.seed)
     step, loss_value = 0, float("nan")
     while step < config.steps:

@@ -15,7 +15,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -102,6 +102,24 @@ def _condition_tensor(
     return torch.from_numpy(values.copy()).unsqueeze(1) * 2 - 1, torch.ones(count)
 
 
+def autocast_for(device: torch.device) -> contextlib.AbstractContextManager[Any]:
+    """bf16 autocast on CUDA; nothing (float32) elsewhere."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def prompt_embeddings(
+    network: ConditionalUNet, tokens: torch.Tensor, empty: torch.Tensor, *, guided: bool
+) -> torch.Tensor:
+    """The prompts' embeddings, followed, when guided, by as many embeddings of the empty prompt
+    (`empty`: its token ids, one row): the `text` that `denoise` takes."""
+    text = network.encode_prompt(tokens)
+    if guided:
+        text = torch.cat([text, network.encode_prompt(empty).expand(len(tokens), -1)])
+    return text
+
+
 def denoise(
     network: ConditionalUNet,
     config: ModelConfig,
@@ -125,11 +143,7 @@ def denoise(
     guided = guidance != 1
     if guided:
         condition, mask = torch.cat([condition, condition]), torch.cat([mask, mask])
-    autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16)
-        if x.device.type == "cuda"
-        else contextlib.nullcontext()
-    )
+    autocast = autocast_for(x.device)
     scheduler = make_scheduler(config, sampler)
     scheduler.set_timesteps(steps, device=x.device)
     x = x * scheduler.init_noise_sigma
@@ -191,11 +205,6 @@ def sample_images(
     conditions, masks = _condition_tensor(condition, len(prompts), size)
     device = torch.device(device) if device is not None else model.device
     network = model.network.to(device)
-    autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16)
-        if device.type == "cuda"
-        else contextlib.nullcontext()
-    )
     tokens = model.vocabulary.encode_batch(prompts, model.config.max_tokens).to(device)
     empty = model.vocabulary.encode_batch([""], model.config.max_tokens).to(device)
     guided = guidance != 1
@@ -217,11 +226,8 @@ def sample_images(
         x = x.to(device)
         condition_in, mask_in = conditions[rows].to(device), masks[rows].to(device)
         with torch.inference_mode():
-            with autocast:
-                text = network.encode_prompt(tokens[rows])
-                if guided:
-                    null = network.encode_prompt(empty).expand(len(generators), -1)
-                    text = torch.cat([text, null])
+            with autocast_for(device):
+                text = prompt_embeddings(network, tokens[rows], empty, guided=guided)
             x = denoise(
                 network,
                 model.config,

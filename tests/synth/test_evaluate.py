@@ -199,19 +199,17 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+# JSON output of a quick run: small images, two folds, one epoch.
+FAST_JSON = ("--json", "--size", "16", "--folds", "2", "--epochs", "1")
+
+
 def test_cli_json_without_train_has_null_memorisation_keys(cohort):
     result = run_cli(
         "--real",
         str(cohort["real"]),
         "--synthetic",
         str(cohort["same"]),
-        "--json",
-        "--size",
-        "16",
-        "--folds",
-        "2",
-        "--epochs",
-        "1",
+        *FAST_JSON,
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
@@ -233,13 +231,7 @@ def test_cli_json_with_train_fills_memorisation_keys(cohort):
         str(cohort["fresh"]),
         "--train",
         str(cohort["real"]),
-        "--json",
-        "--size",
-        "16",
-        "--folds",
-        "2",
-        "--epochs",
-        "1",
+        *FAST_JSON,
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
