@@ -11,8 +11,13 @@ square size with `study.imaging.render.fit_square`):
   cross-correlation (NCC) with any training image. Synthetic images are compared with held-out
   real ones; a synthetic image closer to the training set than every held-out real image is
   counted as a likely copy.
-- Conditioning fidelity: CNNs trained on the real images to recognise lesion and sequence,
-  applied to the synthetic images; agreement with the labels they were generated for.
+- Conditioning fidelity: CNNs trained on real images to recognise lesion and sequence, applied
+  to the synthetic images; agreement with the labels they were generated for. Each classifier
+  is also scored on real images it never saw (the held-out real images when it learns from the
+  training images, else a patient split of the real ones): the agreement a perfect generator
+  would get, without which a synthetic agreement cannot be read. The lesion classifier has one
+  head per sequence (a lesion is dark on T2W and ADC, bright on DWI) and looks at the centre of
+  the field of view, where the prostate lies, at a finer size than the other checks.
 """
 
 from __future__ import annotations
@@ -40,16 +45,26 @@ ProgressCallback = Callable[[int, int], None]
 DEFAULT_SIZE = 64
 DEFAULT_FOLDS = 5
 DEFAULT_EPOCHS = 8
+DEFAULT_LESION_SIZE = 128
+DEFAULT_LESION_FIELD = 0.5
 BATCH_SIZE = 16
+LEARNING_RATE = 2e-3
+C2ST_WIDTHS = (16, 32, 64)
+FIDELITY_WIDTHS = (32, 64, 128, 128)
+# Without training images, the share of real patients kept from a fidelity classifier to score it.
+REFERENCE_FOLDS = 5
+SEQUENCE_HEADS = {sequence: index for index, sequence in enumerate(Sequence)}
 # Rows of the NCC matrix computed at once: bounds memory at CHUNK x n_train floats.
 NCC_CHUNK = 1024
 
 
 @dataclass(frozen=True)
 class ImageSet:
-    """The images of one manifest at a common square size, with their labels and groups."""
+    """The images of one manifest at a common square size, with their labels and groups;
+    `lesion_images` are the centre crops the lesion classifier sees."""
 
     images: np.ndarray
+    lesion_images: np.ndarray
     sequences: list[Sequence]
     lesions: list[Lesion]
     patient_ids: list[str]
@@ -57,6 +72,17 @@ class ImageSet:
 
     def __len__(self) -> int:
         return len(self.images)
+
+    def take(self, rows: np.ndarray) -> ImageSet:
+        """The given rows, in order."""
+        return ImageSet(
+            images=self.images[rows],
+            lesion_images=self.lesion_images[rows],
+            sequences=[self.sequences[i] for i in rows],
+            lesions=[self.lesions[i] for i in rows],
+            patient_ids=[self.patient_ids[i] for i in rows],
+            groups=[self.groups[i] for i in rows],
+        )
 
 
 @dataclass(frozen=True)
@@ -89,6 +115,8 @@ class Evaluation:
     memorisation: Memorisation | None
     lesion_agreement: float | None
     sequence_agreement: float | None
+    lesion_agreement_heldout_real: float | None
+    sequence_agreement_heldout_real: float | None
     n_real: int
     n_synthetic: int
 
@@ -109,14 +137,32 @@ class Evaluation:
             ),
             "lesion_agreement": self.lesion_agreement,
             "sequence_agreement": self.sequence_agreement,
+            "lesion_agreement_heldout_real": self.lesion_agreement_heldout_real,
+            "sequence_agreement_heldout_real": self.sequence_agreement_heldout_real,
             "n_real": self.n_real,
             "n_synthetic": self.n_synthetic,
             "n_train": memorisation.n_train if memorisation else None,
         }
 
 
-def load_image_set(manifest: Path, origin: Origin, size: int) -> ImageSet:
-    """Every slice of `manifest`, fitted to size x size; all rows must be of `origin`.
+def centre_crop(image: np.ndarray, field: float) -> np.ndarray:
+    """The centred square of `field` times the side of a square image."""
+    side = image.shape[-1]
+    keep = max(1, round(side * field))
+    start = (side - keep) // 2
+    return image[start : start + keep, start : start + keep]
+
+
+def load_image_set(
+    manifest: Path,
+    origin: Origin,
+    size: int,
+    *,
+    lesion_size: int = DEFAULT_LESION_SIZE,
+    lesion_field: float = DEFAULT_LESION_FIELD,
+) -> ImageSet:
+    """Every slice of `manifest`, fitted to size x size, and the centre `lesion_field` of it
+    fitted to lesion_size x lesion_size; all rows must be of `origin`.
 
     Real images are grouped by patient; synthetic ones by pair key, or alone when it is empty.
     """
@@ -136,8 +182,12 @@ def load_image_set(manifest: Path, origin: Origin, size: int) -> ImageSet:
         else:
             groups.append(f"image:{s.row.line}:{s.slice_index}")
     images = np.stack([fit_square(s.canonical, size) for s in slices]).astype(np.float32)
+    lesion_images = np.stack(
+        [centre_crop(fit_square(s.canonical, lesion_size), lesion_field) for s in slices]
+    ).astype(np.float32)
     return ImageSet(
         images=images,
+        lesion_images=lesion_images,
         sequences=[s.row.sequence for s in slices],
         lesions=[s.row.lesion for s in slices],
         patient_ids=[s.row.patient_id for s in slices],
@@ -146,7 +196,8 @@ def load_image_set(manifest: Path, origin: Origin, size: int) -> ImageSet:
 
 
 class SmallCNN(nn.Module):
-    """Three conv-GroupNorm-ReLU-pool blocks (16, 32, 64 channels), global max pool, linear head.
+    """Conv-GroupNorm-ReLU-pool blocks of the given widths, global max pool, a linear head per
+    group of images (one group unless told otherwise).
 
     Group norm, unlike batch norm, has no running statistics: after the few hundred steps these
     classifiers get, batch norm's estimates made real-vs-noise scores overlap (AUC 0.95 instead
@@ -154,11 +205,13 @@ class SmallCNN(nn.Module):
     large one.
     """
 
-    def __init__(self, n_classes: int) -> None:
+    def __init__(
+        self, n_classes: int, widths: tuple[int, ...] = C2ST_WIDTHS, n_heads: int = 1
+    ) -> None:
         super().__init__()
         blocks: list[nn.Module] = []
         channels = 1
-        for width in (16, 32, 64):
+        for width in widths:
             blocks += [
                 nn.Conv2d(channels, width, 3, padding=1, bias=False),
                 nn.GroupNorm(4, width),
@@ -166,12 +219,16 @@ class SmallCNN(nn.Module):
                 nn.MaxPool2d(2),
             ]
             channels = width
+        self.n_classes = n_classes
         self.features = nn.Sequential(*blocks)
-        self.head = nn.Linear(channels, n_classes)
+        self.head = nn.Linear(channels, n_classes * n_heads)
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
+    def forward(self, images: torch.Tensor, heads: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits of each image from its head (`heads`, default all 0)."""
         features = self.features(images.unsqueeze(1) - 0.5)
-        return self.head(features.amax(dim=(2, 3)))
+        logits = self.head(features.amax(dim=(2, 3))).view(len(images), -1, self.n_classes)
+        rows = torch.arange(len(images))
+        return logits[rows, heads if heads is not None else torch.zeros_like(rows)]
 
 
 def train_classifier(
@@ -182,8 +239,14 @@ def train_classifier(
     epochs: int,
     seed: int,
     on_epoch: Callable[[], None] | None = None,
+    heads: np.ndarray | None = None,
+    n_heads: int = 1,
+    widths: tuple[int, ...] = C2ST_WIDTHS,
+    one_cycle: bool = False,
 ) -> SmallCNN:
-    """A SmallCNN trained with class-balanced cross-entropy (Adam, random flips), seeded.
+    """A SmallCNN trained with class-balanced cross-entropy (Adam, random flips), seeded;
+    `heads` gives each image's head when there are several. `one_cycle` warms the learning
+    rate up and anneals it (better for longer runs; a two-epoch run learns less).
 
     Balanced weights make the classifier judge each class on its own merit, so that a label
     ratio that differs between real and synthetic images does not bias agreement.
@@ -192,11 +255,19 @@ def train_classifier(
     weights = np.where(counts > 0, len(labels) / (n_classes * np.maximum(counts, 1)), 0.0)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = SmallCNN(n_classes)
-    optimiser = torch.optim.Adam(model.parameters(), lr=2e-3)
+        model = SmallCNN(n_classes, widths, n_heads)
+    optimiser = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
+    schedule = (
+        torch.optim.lr_scheduler.OneCycleLR(
+            optimiser, LEARNING_RATE, total_steps=epochs * math.ceil(len(labels) / BATCH_SIZE)
+        )
+        if one_cycle
+        else None
+    )
     loss_weights = torch.tensor(weights, dtype=torch.float32)
     x_all = torch.from_numpy(images)
     y_all = torch.from_numpy(labels.astype(np.int64))
+    h_all = torch.from_numpy(heads if heads is not None else np.zeros(len(labels), np.int64))
     rng = np.random.default_rng(seed)
     model.train()
     for _ in range(epochs):
@@ -206,10 +277,12 @@ def train_classifier(
             x = x_all[batch]
             if rng.random() < 0.5:
                 x = x.flip(2)
-            loss = F.cross_entropy(model(x), y_all[batch], weight=loss_weights)
+            loss = F.cross_entropy(model(x, h_all[batch]), y_all[batch], weight=loss_weights)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
+            if schedule:
+                schedule.step()
         if on_epoch:
             on_epoch()
     model.eval()
@@ -217,11 +290,14 @@ def train_classifier(
 
 
 @torch.no_grad()
-def predict_probabilities(model: SmallCNN, images: np.ndarray) -> np.ndarray:
-    """Class probabilities, shape (n, n_classes)."""
+def predict_probabilities(
+    model: SmallCNN, images: np.ndarray, heads: np.ndarray | None = None
+) -> np.ndarray:
+    """Class probabilities, shape (n, n_classes), each image from its head (default 0)."""
     x_all = torch.from_numpy(images)
+    h_all = torch.from_numpy(heads if heads is not None else np.zeros(len(images), np.int64))
     parts = [
-        torch.softmax(model(x_all[start : start + 256]), dim=1)
+        torch.softmax(model(x_all[start : start + 256], h_all[start : start + 256]), dim=1)
         for start in range(0, len(images), 256)
     ]
     return torch.cat(parts).numpy()
@@ -328,58 +404,125 @@ def memorisation(real: ImageSet, synthetic: ImageSet, train: ImageSet) -> Memori
     )
 
 
+@dataclass(frozen=True)
+class Labelled:
+    """Images to classify, their labels, and the head that judges each one."""
+
+    images: np.ndarray
+    labels: list[Any]
+    heads: np.ndarray
+
+    def take(self, rows: np.ndarray | list[int]) -> Labelled:
+        rows = np.asarray(rows, np.int64)
+        return Labelled(self.images[rows], [self.labels[i] for i in rows], self.heads[rows])
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """Share of images a classifier gives the label they carry: the synthetic images, and real
+    ones it did not learn from (None where there are none to judge)."""
+
+    synthetic: float | None
+    heldout_real: float | None
+
+
 def label_agreement(
-    real_images: np.ndarray,
-    real_labels: list[Any],
-    synthetic_images: np.ndarray,
-    synthetic_labels: list[Any],
+    fit: Labelled,
+    synthetic: Labelled,
+    heldout_real: Labelled | None,
     *,
+    n_heads: int,
     epochs: int,
     seed: int,
     on_epoch: Callable[[], None] | None = None,
-) -> float | None:
-    """Fraction of synthetic images whose predicted label (by a CNN trained on the real ones)
-    is the label they were generated for; None when the real images hold fewer than two labels
-    or there are no synthetic images to judge. Labels unseen in the real images count as misses.
+) -> Agreement:
+    """Agreement of a CNN trained on `fit` with the labels of `synthetic` and `heldout_real`;
+    both None when `fit` holds fewer than two labels. Labels unseen in `fit` count as misses.
     """
-    classes = sorted(set(real_labels))
-    if len(classes) < 2 or not synthetic_labels:
-        return None
+    classes = sorted(set(fit.labels))
+    if len(classes) < 2:
+        return Agreement(None, None)
     index = {label: i for i, label in enumerate(classes)}
-    labels = np.array([index[label] for label in real_labels], np.int64)
     model = train_classifier(
-        real_images, labels, len(classes), epochs=epochs, seed=seed, on_epoch=on_epoch
+        fit.images,
+        np.array([index[label] for label in fit.labels], np.int64),
+        len(classes),
+        epochs=epochs,
+        seed=seed,
+        on_epoch=on_epoch,
+        heads=fit.heads,
+        n_heads=n_heads,
+        widths=FIDELITY_WIDTHS,
+        one_cycle=True,
     )
-    predicted = predict_probabilities(model, synthetic_images).argmax(axis=1)
-    hits = [classes[p] == label for p, label in zip(predicted, synthetic_labels, strict=True)]
-    return float(np.mean(hits))
+
+    def agreement(judged: Labelled | None) -> float | None:
+        if judged is None or not judged.labels:
+            return None
+        predicted = predict_probabilities(model, judged.images, judged.heads).argmax(axis=1)
+        hits = [classes[p] == label for p, label in zip(predicted, judged.labels, strict=True)]
+        return float(np.mean(hits))
+
+    return Agreement(agreement(synthetic), agreement(heldout_real))
+
+
+def lesion_task(images: ImageSet) -> Labelled:
+    """The rows of known lesion status, as lesion crops judged by their sequence's head."""
+    rows = [i for i, lesion in enumerate(images.lesions) if lesion != Lesion.UNKNOWN]
+    heads = np.array([SEQUENCE_HEADS[images.sequences[i]] for i in rows], np.int64)
+    return Labelled(images.lesion_images[rows], [images.lesions[i] for i in rows], heads)
+
+
+def sequence_task(images: ImageSet) -> Labelled:
+    """Every row, labelled with its sequence, one head."""
+    return Labelled(images.images, list(images.sequences), np.zeros(len(images), np.int64))
+
+
+def reference_split(real: ImageSet, seed: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(rows to learn from, rows to score) of `real`, split by patient and stratified by lesion
+    status, about one patient in REFERENCE_FOLDS scored; None with fewer than two patients."""
+    patients = len(set(real.patient_ids))
+    if patients < 2:
+        return None
+    splitter = StratifiedGroupKFold(
+        n_splits=min(REFERENCE_FOLDS, patients), shuffle=True, random_state=seed
+    )
+    fit, scored = next(
+        splitter.split(real.images, [str(x) for x in real.lesions], real.patient_ids)
+    )
+    return fit, scored
 
 
 def conditioning_fidelity(
     real: ImageSet,
     synthetic: ImageSet,
+    train: ImageSet | None = None,
     *,
     epochs: int,
     seed: int,
     on_epoch: Callable[[], None] | None = None,
-) -> tuple[float | None, float | None]:
-    """(lesion agreement over synthetic rows with a known lesion label, sequence agreement)."""
-    known_real = [i for i, lesion in enumerate(real.lesions) if lesion != Lesion.UNKNOWN]
-    known_synthetic = [i for i, lesion in enumerate(synthetic.lesions) if lesion != Lesion.UNKNOWN]
+) -> tuple[Agreement, Agreement]:
+    """(lesion, sequence) agreement of classifiers trained on real images: on the training
+    images when given (scored on all of `real`), else on a patient split of `real`."""
+    if train is not None:
+        fit, heldout = train, real
+    else:
+        split = reference_split(real, seed)
+        fit, heldout = (real, None) if split is None else (real.take(split[0]), real.take(split[1]))
     lesion = label_agreement(
-        real.images[known_real],
-        [real.lesions[i] for i in known_real],
-        synthetic.images[known_synthetic],
-        [synthetic.lesions[i] for i in known_synthetic],
+        lesion_task(fit),
+        lesion_task(synthetic),
+        lesion_task(heldout) if heldout else None,
+        n_heads=len(SEQUENCE_HEADS),
         epochs=epochs,
         seed=seed,
         on_epoch=on_epoch,
     )
     sequence = label_agreement(
-        real.images,
-        real.sequences,
-        synthetic.images,
-        synthetic.sequences,
+        sequence_task(fit),
+        sequence_task(synthetic),
+        sequence_task(heldout) if heldout else None,
+        n_heads=1,
         epochs=epochs,
         seed=seed + 1,
         on_epoch=on_epoch,
@@ -396,6 +539,8 @@ def evaluate(
     seed: int = 0,
     folds: int = DEFAULT_FOLDS,
     epochs: int = DEFAULT_EPOCHS,
+    lesion_size: int = DEFAULT_LESION_SIZE,
+    lesion_field: float = DEFAULT_LESION_FIELD,
     progress: ProgressCallback | None = None,
 ) -> Evaluation:
     """All three checks; `progress(done, total)` counts training epochs of every classifier."""
@@ -405,9 +550,17 @@ def evaluate(
         raise SynthError(f"--folds {folds} is too few: use at least 2")
     if epochs < 1:
         raise SynthError(f"--epochs {epochs} is too few: use at least 1")
-    real = load_image_set(real_manifest, Origin.REAL, size)
-    synthetic = load_image_set(synthetic_manifest, Origin.SYNTHETIC, size)
-    train = load_image_set(train_manifest, Origin.REAL, size) if train_manifest else None
+    if not 0 < lesion_field <= 1:
+        raise SynthError(f"--lesion-field {lesion_field} is not a share of the image: use (0, 1]")
+    if round(lesion_size * lesion_field) < 8:
+        raise SynthError(
+            f"--lesion-size {lesion_size} with --lesion-field {lesion_field} leaves a crop under "
+            "8 pixels: use a larger size or field"
+        )
+    views = {"size": size, "lesion_size": lesion_size, "lesion_field": lesion_field}
+    real = load_image_set(real_manifest, Origin.REAL, **views)
+    synthetic = load_image_set(synthetic_manifest, Origin.SYNTHETIC, **views)
+    train = load_image_set(train_manifest, Origin.REAL, **views) if train_manifest else None
     total = (c2st_folds(real, synthetic, folds) + 2) * epochs
     done = 0
 
@@ -422,7 +575,7 @@ def evaluate(
     memorised = memorisation(real, synthetic, train) if train is not None else None
     auc, interval = c2st(real, synthetic, folds=folds, epochs=epochs, seed=seed, on_epoch=on_epoch)
     lesion, sequence = conditioning_fidelity(
-        real, synthetic, epochs=epochs, seed=seed, on_epoch=on_epoch
+        real, synthetic, train, epochs=epochs, seed=seed, on_epoch=on_epoch
     )
     if progress and done < total:  # a fidelity classifier that could not be trained
         progress(total, total)
@@ -430,8 +583,10 @@ def evaluate(
         c2st_auc=auc,
         c2st_auc_ci=interval,
         memorisation=memorised,
-        lesion_agreement=lesion,
-        sequence_agreement=sequence,
+        lesion_agreement=lesion.synthetic,
+        sequence_agreement=sequence.synthetic,
+        lesion_agreement_heldout_real=lesion.heldout_real,
+        sequence_agreement_heldout_real=sequence.heldout_real,
         n_real=len(real),
         n_synthetic=len(synthetic),
     )
@@ -448,8 +603,10 @@ def format_table(evaluation: Evaluation) -> str:
         f"images: {evaluation.n_real} real, {evaluation.n_synthetic} synthetic",
         f"C2ST AUC (0.5 = indistinguishable)   {evaluation.c2st_auc:.3f}  "
         f"(95% CI {lo:.3f}-{hi:.3f})",
-        f"lesion agreement                     {number(evaluation.lesion_agreement)}",
-        f"sequence agreement                   {number(evaluation.sequence_agreement)}",
+        f"lesion agreement                     {number(evaluation.lesion_agreement)}  "
+        f"(held-out real: {number(evaluation.lesion_agreement_heldout_real)})",
+        f"sequence agreement                   {number(evaluation.sequence_agreement)}  "
+        f"(held-out real: {number(evaluation.sequence_agreement_heldout_real)})",
     ]
     memorised = evaluation.memorisation
     if memorised is None:

@@ -6,7 +6,13 @@ import argparse
 import json
 from pathlib import Path
 
-from synth.evaluate import DEFAULT_EPOCHS, DEFAULT_FOLDS, DEFAULT_SIZE
+from synth.evaluate import (
+    DEFAULT_EPOCHS,
+    DEFAULT_FOLDS,
+    DEFAULT_LESION_FIELD,
+    DEFAULT_LESION_SIZE,
+    DEFAULT_SIZE,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,8 +23,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Compare synthetic images with held-out real ones: a patient-split, cross-validated "
             "CNN tries to tell them apart (C2ST AUC with 95%% DeLong CI); with --train, each "
             "image's nearest training image by normalised cross-correlation flags likely "
-            "copies; CNNs trained on the real images check that synthetic images show the "
-            "lesion and sequence they were generated for."
+            "copies; CNNs trained on real images (the training images when given, else most "
+            "of the real patients) check that synthetic images show the lesion and sequence "
+            "they were generated for, and are scored on real images they did not learn from "
+            "for comparison."
         ),
     )
     parser.add_argument(
@@ -37,6 +45,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=DEFAULT_SIZE,
         metavar="PX",
         help=f"common image size in pixels (default {DEFAULT_SIZE})",
+    )
+    parser.add_argument(
+        "--lesion-size",
+        type=int,
+        default=DEFAULT_LESION_SIZE,
+        metavar="PX",
+        help=f"image size the lesion classifier crops from (default {DEFAULT_LESION_SIZE})",
+    )
+    parser.add_argument(
+        "--lesion-field",
+        type=float,
+        default=DEFAULT_LESION_FIELD,
+        metavar="SHARE",
+        help="centred share of each side the lesion classifier sees, where the prostate lies "
+        f"(default {DEFAULT_LESION_FIELD}; 1 for the whole image)",
     )
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed (default 0)")
     parser.add_argument(
@@ -76,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         folds=args.folds,
         epochs=args.epochs,
+        lesion_size=args.lesion_size,
+        lesion_field=args.lesion_field,
         progress=progress,
     )
     if bar is not None:
