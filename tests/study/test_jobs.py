@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 from sqlalchemy import func, select, update
-from tiny_generator import train_tiny_checkpoint
+from tiny_generator import train_tiny_checkpoint, wait_until_done
 
 import study.jobs
 from study.db import alembic_config, transaction
@@ -50,16 +50,6 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def jobs_env(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("VTT_DEVICE", "cpu")
     return data_dir
-
-
-def wait_until_done(engine, job_id: int, timeout_s: float = 300) -> JobState:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        job = get_job(engine, job_id)
-        if not job.active:
-            return job.state
-        time.sleep(0.5)
-    raise AssertionError(f"job {job_id} still {get_job(engine, job_id).state} after {timeout_s}s")
 
 
 def wait_for_generator(engine, job_id: int, timeout_s: float = 120) -> int:

@@ -18,6 +18,7 @@ from seeding import AssetRow, add_assets
 from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 from test_app_import import APP, labelled, signed_in_coordinator
+from tiny_generator import wait_until_done
 
 from study.db import transaction
 from study.imaging.types import Origin, Sequence
@@ -53,16 +54,6 @@ def tiny_settings(app: AppTest, *, steps: int) -> None:
     app.number_input(key="train-log-every").set_value(1)
 
 
-def wait_for(engine, job_id: int, timeout_s: float = 300) -> JobState:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        job = get_job(engine, job_id)
-        if not job.active:
-            return job.state
-        time.sleep(0.5)
-    raise AssertionError(f"job {job_id} did not finish within {timeout_s} s")
-
-
 def test_training_on_filtered_real_assets_shows_its_loss_and_its_checkpoint(
     library, app_engine, admin_password, data_dir
 ):
@@ -78,7 +69,8 @@ def test_training_on_filtered_real_assets_shows_its_loss_and_its_checkpoint(
     assert any("queued" in s.value for s in app.success)
     [job] = list_jobs(app_engine)
     assert job.params["images"] == 3 and job.params["preset"] == "tiny"
-    assert wait_for(app_engine, job.id) == JobState.SUCCEEDED, get_job(app_engine, job.id).error
+    state = wait_until_done(app_engine, job.id)
+    assert state == JobState.SUCCEEDED, get_job(app_engine, job.id).error
     checkpoint = data_dir / "checkpoints" / "app-tiny"
     assert get_job(app_engine, job.id).result == {"checkpoint": str(checkpoint), "steps": 4}
 
@@ -165,7 +157,7 @@ def test_a_training_run_resumes_after_the_app_restarts(
     assert not app.exception, app.exception
     resumed = next(job for job in list_jobs(app_engine) if job.id != stopped.id)
     assert resumed.params["resume"] is True
-    assert wait_for(app_engine, resumed.id) == JobState.SUCCEEDED, get_job(
+    assert wait_until_done(app_engine, resumed.id) == JobState.SUCCEEDED, get_job(
         app_engine, resumed.id
     ).error
     assert get_job(app_engine, resumed.id).result["steps"] == 30
