@@ -412,10 +412,6 @@ class Labelled:
     labels: list[Any]
     heads: np.ndarray
 
-    def take(self, rows: np.ndarray | list[int]) -> Labelled:
-        rows = np.asarray(rows, np.int64)
-        return Labelled(self.images[rows], [self.labels[i] for i in rows], self.heads[rows])
-
 
 @dataclass(frozen=True)
 class Agreement:
