@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml | $(PY)
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/streamlit run app.py --server.port $(PORT) --server.headless true --server.fileWatcherType none \
+	$(VENV)/bin/streamlit run server.py --server.port $(PORT) --server.headless true --server.fileWatcherType none \
 	  --client.toolbarMode minimal --browser.gatherUsageStats false \
 	  --server.maxUploadSize $$($(PY) -c "from study import settings; print(settings.get('VTT_MAX_UPLOAD_MB'))")
 

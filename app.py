@@ -1,17 +1,38 @@
 """VTT Studio: the Streamlit entry point (navigation, sign-in, shared sidebar). Thin."""
 
 import logging
+from pathlib import Path
 
 import streamlit as st
 
 from pages import ui
 
+# Served by the app itself: a hospital app sends nothing to, and fetches nothing from, outside.
+ICON = Path(__file__).resolve().parent / "data" / "icon.png"
+
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-st.set_page_config(page_title="VTT Studio", page_icon=":material/visibility:", layout="wide")
+st.set_page_config(page_title="VTT Studio", page_icon=str(ICON), layout="wide")
 
 ui.engine()
+ui.resume_session_from_cookie()
 ui.sign_in_from_link()
 role = ui.role()
+
+# Every signed-in page's address: opened signed out (a bookmark, a shared link), it shows the
+# landing page's sign-in, and after the sign-in the page itself.
+SIGNED_IN_PATHS = (
+    "read",
+    "results",
+    "exports",
+    "import",
+    "library",
+    "generate",
+    "train",
+    "studies",
+    "readers",
+    "progress",
+    "blinding-audit",
+)
 
 pages: dict[str, list] = {}
 if role == ui.Role.READER:
@@ -30,6 +51,11 @@ elif role == ui.Role.ANALYST:
     ]
 else:
     pages["VTT Studio"] = [st.Page("pages/home.py", title="Home", url_path="home", default=True)]
+if role is None:
+    pages["VTT Studio"] += [
+        st.Page("pages/home.py", title="Sign in", url_path=path, visibility="hidden")
+        for path in SIGNED_IN_PATHS
+    ]
 if role == ui.Role.COORDINATOR:
     pages["Coordinator"] = [
         st.Page("pages/import_assets.py", title="Import images", url_path="import"),
@@ -47,6 +73,7 @@ if role == ui.Role.COORDINATOR:
     ]
 
 with st.sidebar:
+    ui.sync_session_cookie()
     if role is not None:
         st.caption(f"Signed in as {role.value}")
         if st.button("Sign out"):

@@ -1,6 +1,6 @@
 """From "Submit and next" to the next case fully shown, in a real browser, on a large database.
 
-The app runs as `streamlit run app.py` (SQLite in a temporary data directory seeded like
+The app runs as `streamlit run server.py` (SQLite in a temporary data directory seeded like
 `bench_reading`: `--readers` readers, `--cases` cases, half of every reader's cases answered);
 headless Chromium signs one reader in and submits `--submits` cases. Each time runs from the
 click to the next case's number on screen, the script run over and every image loaded.
@@ -67,7 +67,7 @@ def free_port() -> int:
 def start_app(data_dir: Path, port: int) -> subprocess.Popen:
     env = {**os.environ, "VTT_DATA_DIR": str(data_dir), "VTT_SEED_DEMO": "0"}
     env.pop("VTT_DATABASE_URL", None)
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)]
+    command = [sys.executable, "-m", "streamlit", "run", "server.py", "--server.port", str(port)]
     # The options `make run` starts the app with.
     options = {
         "server.headless": "true",

@@ -15,9 +15,11 @@ st.title("Blinding audit")
 st.markdown(
     "Readers must judge realism, not trivial cues. This audit trains a simple classifier "
     "(logistic regression, cross-validated with patients kept apart, seeded) on features of the "
-    "display images that need no reading: file size, brightness, contrast, gray-level histogram "
-    "and the border. If it tells real from synthetic images apart beyond chance (permutation "
-    "test), readers might too."
+    "images that need no reading, taken from exactly what a reader's browser receives: file "
+    "size, brightness, contrast, gray-level histogram and the border. It runs on all images "
+    "pooled and again within each sequence, since readers see one sequence at a time and a cue "
+    "can cancel out when sequences are pooled. If it tells real from synthetic images apart "
+    "beyond chance (permutation test) anywhere, readers might too."
 )
 
 studies = sorted(list_studies(engine), key=lambda s: s.id, reverse=True)
@@ -40,33 +42,60 @@ if st.button("Run the audit", type="primary"):
 
 audited, result = st.session_state.get("audit-result", (None, None))
 if result is not None and audited == study_id:
+    pooled = result.pooled
     counts, auc_col, ci_col, p_col = st.columns(4)
-    counts.metric("Images (real / synthetic)", f"{result.n_real} / {result.n_synthetic}")
-    auc_col.metric("Out-of-fold AUC", "-" if result.auc is None else f"{result.auc:.3f}")
+    counts.metric("Images (real / synthetic)", f"{pooled.n_real} / {pooled.n_synthetic}")
+    auc_col.metric("Out-of-fold AUC, pooled", "-" if pooled.auc is None else f"{pooled.auc:.3f}")
     ci_col.metric(
-        "95% CI (DeLong)", "-" if result.ci is None else f"{result.ci[0]:.2f} - {result.ci[1]:.2f}"
+        "95% CI (DeLong)", "-" if pooled.ci is None else f"{pooled.ci[0]:.2f} - {pooled.ci[1]:.2f}"
     )
     p_col.metric(
         f"Permutation p ({result.permutations} permutations)",
-        "-" if result.p_value is None else f"{result.p_value:.3f}",
+        "-" if pooled.p_value is None else f"{pooled.p_value:.3f}",
     )
     if result.warning:
-        st.warning(result.message)
-    elif result.auc is None:
+        # One warning per scope, so that each names the sequence (or the pooled images) it is about.
+        for separation in result.separating:
+            st.warning(separation.message)
+    elif pooled.auc is None:
         st.info(result.message)
     else:
         st.success(result.message)
-    st.plotly_chart(audit_figure(result))
+    st.subheader("Pooled and per sequence")
     st.dataframe(
         pd.DataFrame(
             [
                 {
-                    "feature": s.name,
-                    "real mean": s.real_mean,
-                    "synthetic mean": s.synthetic_mean,
-                    "AUC alone": s.auc,
+                    "images": separation.scope,
+                    "real": separation.n_real,
+                    "synthetic": separation.n_synthetic,
+                    "AUC": separation.auc,
+                    "95% CI (DeLong)": "-"
+                    if separation.ci is None
+                    else f"{separation.ci[0]:.2f} - {separation.ci[1]:.2f}",
+                    "permutation p": separation.p_value,
+                    "verdict": str(separation.verdict),
                 }
-                for s in result.features
+                for separation in (pooled, *result.by_sequence)
+            ]
+        ),
+        hide_index=True,
+    )
+    st.plotly_chart(audit_figure(result))
+    st.subheader("Each feature alone")
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "feature": feature.name,
+                    "real mean, all sequences": feature.real_mean,
+                    "synthetic mean, all sequences": feature.synthetic_mean,
+                    **{
+                        f"AUC alone, {separation.scope}": separation.features[j].auc
+                        for separation in (pooled, *result.by_sequence)
+                    },
+                }
+                for j, feature in enumerate(pooled.features)
             ]
         ),
         hide_index=True,

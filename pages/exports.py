@@ -18,10 +18,13 @@ st.title("Exports")
 study = ui.pick_study(list_studies(engine), key="exports-pick")
 if study is None:
     st.stop()
+ui.simulated_notice(study)
 tidy = tidy_answers(engine, study.id)
+analysed = tidy[~tidy["practice"].astype(bool)]
 st.caption(
-    f"{len(tidy)} answers of {tidy['reader'].nunique()} reader(s). Answers come with their "
-    "stored codes and the options they stand for; tables name the positive class."
+    f"{len(analysed)} answers of {analysed['reader'].nunique()} reader(s), practice answers left "
+    "out (the answers file keeps them, marked). Answers come with their stored codes and the "
+    "options they stand for; tables name the positive class."
 )
 downloads = study_downloads(study_context(engine, study.id), tidy)
 for group, offered in itertools.groupby(downloads, key=lambda download: download.group):

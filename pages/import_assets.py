@@ -1,5 +1,6 @@
 """Coordinator: import images from an uploaded archive or a manifest on the server."""
 
+import re
 import tempfile
 from pathlib import Path
 
@@ -7,7 +8,7 @@ import streamlit as st
 
 from pages import ui
 from study import settings
-from study.imaging.errors import VTTError
+from study.imaging.errors import ShownPaths, VTTError
 from study.importer import import_manifest
 from study.uploads import unpack_upload
 
@@ -20,7 +21,18 @@ st.markdown(
 )
 
 
-def run_import(manifest: Path, *, allow_absolute: bool) -> None:
+# Problems quote file names, which markdown would otherwise format (`_scan_.png` in italics);
+# an underscore inside a word (patient_id) formats nothing and is left as it is.
+_MARKDOWN = re.compile(r"([\\`*\[\]<>$~|]|(?<![^\W_])_|_(?![^\W_]))")
+
+
+def refuse(problems: list[str]) -> None:
+    """Say that nothing was imported, then list the problems, one per line."""
+    listed = "\n".join("- " + _MARKDOWN.sub(r"\\\1", problem) for problem in problems)
+    st.error(f"Nothing was imported.\n\n{listed}")
+
+
+def run_import(manifest: Path, *, allow_absolute: bool, shown: ShownPaths | None = None) -> None:
     bar = st.progress(0.0, text="Reading images")
 
     def progress(stage: str, done: int, total: int) -> None:
@@ -29,11 +41,11 @@ def run_import(manifest: Path, *, allow_absolute: bool) -> None:
 
     try:
         result = import_manifest(
-            ui.engine(), manifest, allow_absolute=allow_absolute, progress=progress
+            ui.engine(), manifest, allow_absolute=allow_absolute, progress=progress, shown=shown
         )
     except VTTError as error:
         bar.empty()
-        st.error(f"Nothing was imported.\n\n{error}")
+        refuse(error.problems)
         return
     bar.empty()
     st.success(f"added {result.added} assets ({result.unchanged} were already in the library)")
@@ -53,14 +65,16 @@ with upload_tab:
                     upload.name, upload.getvalue(), Path(folder), max_bytes=limit_mb * 2**20
                 )
             except VTTError as error:
-                st.error(f"Nothing was imported.\n\n{error}")
+                refuse(error.problems)
             else:
-                run_import(manifest, allow_absolute=False)
+                # The coordinator knows the files by the upload, not by where they were unpacked.
+                shown = ShownPaths(Path(folder), upload.name)
+                run_import(manifest, allow_absolute=False, shown=shown)
 with server_tab:
     path = st.text_input("Path of a manifest CSV on this server", key="server-manifest")
     if path and st.button("Import manifest", type="primary"):
         manifest = Path(path).expanduser()
         if not manifest.is_file():
-            st.error(f"Nothing was imported.\n\n{manifest}: no such file on the server")
+            refuse([f"{manifest}: no such file on the server"])
         else:
             run_import(manifest, allow_absolute=True)

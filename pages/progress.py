@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from pages import ui
-from study.design import close_study, list_studies, open_study
+from study.design import list_studies, open_study
 from study.imaging.errors import VTTError
 from study.models import StudyStatus
 from study.reading import study_progress
@@ -15,6 +15,7 @@ st.title("Progress")
 
 study = ui.pick_study(list_studies(engine), key="progress-pick")
 if study is not None:
+    ui.simulated_notice(study)
     rows = study_progress(engine, study.id)
     done = sum(r.done for r in rows)
     total = sum(r.total for r in rows)
@@ -47,10 +48,9 @@ if study is not None:
         st.info("No readers yet: add them on the Readers page.")
     try:
         if study.status == StudyStatus.DRAFT and st.button("Open the study", type="primary"):
-            open_study(engine, study.id)
+            open_study(engine, study.id, actor="coordinator")
             st.rerun()
-        if study.status == StudyStatus.OPEN and st.button("Close the study"):
-            close_study(engine, study.id)
-            st.rerun()
+        if study.status == StudyStatus.OPEN:
+            ui.close_study_button(study, key=f"progress-close-{study.id}")
     except VTTError as error:
         st.error(str(error))

@@ -165,7 +165,7 @@ def reading() -> None:
         submit_col.form_submit_button(
             "Submit and next", type="primary", on_click=submit_case, args=(view,)
         )
-        if state.allow_revisit and view.position > 0:
+        if view.can_go_back:
             back_col.form_submit_button("Back", on_click=go_back, args=(view,))
     if error := st.session_state.pop("reading-error", None):
         st.error(error)
@@ -173,39 +173,53 @@ def reading() -> None:
     ui.keep_collections_short()
 
 
+def back_to_last_case() -> None:
+    st.session_state["revisit-position"] = state.progress.total + state.progress.practice_total - 1
+    st.session_state["reviewing"] = True
+
+
+def show_score() -> None:
+    score = reader_score(engine, reader)
+    st.subheader("Your score")
+    for line in score.lines:
+        share = line.correct / line.scored
+        st.metric(
+            line.wording, f"{line.correct} of {line.scored}", f"{share:.0%}", delta_color="off"
+        )
+    rows = [
+        {
+            "case": case.number,
+            "question": answer.wording,
+            "your answer": answer.given,
+            "answer": answer.correct or "",
+            "correct": "" if answer.is_correct is None else ("yes" if answer.is_correct else "no"),
+        }
+        for case in score.cases
+        for answer in case.answers
+    ]
+    st.dataframe(pd.DataFrame(rows), hide_index=True)
+
+
 def finish_page() -> None:
     st.header("Thank you")
     st.write("You have read every case of this study. Your answers are saved.")
-    if state.feedback != Feedback.NONE:
-        score = reader_score(engine, reader)
-        st.subheader("Your score")
-        for line in score.lines:
-            share = line.correct / line.scored
-            st.metric(
-                line.wording, f"{line.correct} of {line.scored}", f"{share:.0%}", delta_color="off"
-            )
-        rows = [
-            {
-                "case": case.number,
-                "question": answer.wording,
-                "your answer": answer.given,
-                "answer": answer.correct or "",
-                "correct": ""
-                if answer.is_correct is None
-                else ("yes" if answer.is_correct else "no"),
-            }
-            for case in score.cases
-            for answer in case.answers
-        ]
-        st.dataframe(pd.DataFrame(rows), hide_index=True)
-    if state.allow_revisit and state.status == StudyStatus.OPEN:
-        st.caption("You may still go back and change answers while the study is open.")
-        if st.button("Back to the last case"):
-            st.session_state["revisit-position"] = (
-                state.progress.total + state.progress.practice_total - 1
-            )
-            st.session_state["reviewing"] = True
-            st.rerun()
+    may_go_back = state.allow_revisit and state.status == StudyStatus.OPEN
+    if state.feedback == Feedback.NONE:
+        if may_go_back:
+            st.caption("You may still go back and change answers while the study is open.")
+            st.button("Back to the last case", on_click=back_to_last_case)
+        return
+    if may_go_back and not state.score_seen:
+        # The score shows the truth of every case: from then on the answers are final.
+        st.write(
+            "You may go back over your answers first. Once you see your score, your answers "
+            "are final."
+        )
+        back_col, score_col = st.columns(2)
+        back_col.button("Back to the last case", on_click=back_to_last_case)
+        if not score_col.button("See my score", type="primary"):
+            return
+    show_score()
 
 
 if state.status == StudyStatus.DRAFT:

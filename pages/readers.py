@@ -7,8 +7,10 @@ import pandas as pd
 import streamlit as st
 
 from pages import ui
+from study import settings
 from study.design import list_studies
 from study.imaging.errors import VTTError
+from study.models import ReaderKind
 from study.readers import (
     IssuedCode,
     add_reader,
@@ -17,12 +19,24 @@ from study.readers import (
     issue_new_code,
     list_analysts,
     list_readers,
+    public_url,
     revoke_code,
 )
 
 ui.require(ui.Role.COORDINATOR)
 engine = ui.engine()
 st.title("Readers and accounts")
+# Personal links take the address this browser uses unless VTT_PUBLIC_URL says otherwise.
+address = ui.app_address()
+configured = settings.get("VTT_PUBLIC_URL").rstrip("/")
+if configured and address and configured != address:
+    st.warning(
+        f"Personal links point to {configured} (the VTT_PUBLIC_URL setting), but you are using "
+        f"the app at {address}. Readers must be able to open {configured}; if they cannot, "
+        "change the setting."
+    )
+else:
+    st.caption(f"Personal links point to {public_url(address)}.")
 
 
 def show_code(issued: IssuedCode) -> None:
@@ -48,9 +62,22 @@ def readers_section() -> None:
     try:
         if added:
             show_code(
-                add_reader(engine, study.id, alias, experience_years=years, specialty=specialty)
+                add_reader(
+                    engine,
+                    study.id,
+                    alias,
+                    experience_years=years,
+                    specialty=specialty,
+                    address=address,
+                )
             )
-        readers = list_readers(engine, study.id)
+        everyone = list_readers(engine, study.id)
+        readers = [r for r in everyone if r.kind == ReaderKind.PERSON]
+        if len(everyone) > len(readers):
+            st.caption(
+                f"Besides these, {len(everyone) - len(readers)} anonymous visitor(s) read the "
+                "study with its public code."
+            )
         if not readers:
             st.info("No readers yet.")
             return
@@ -61,10 +88,18 @@ def readers_section() -> None:
             years_text = "" if reader.experience_years is None else f"{reader.experience_years:g} y"
             info.write(f"**{reader.alias}** {years_text} {reader.specialty} ({status})")
             if new_col.button("New code", key=f"new-code-{reader.id}"):
-                show_code(issue_new_code(engine, reader.id))
-            if not reader.revoked and revoke_col.button("Revoke", key=f"revoke-{reader.id}"):
-                revoke_code(engine, reader.id)
-                st.rerun()
+                show_code(issue_new_code(engine, reader.id, address))
+            if not reader.revoked:
+                with revoke_col:
+                    if ui.confirm(
+                        "Revoke",
+                        f"{reader.alias}'s code and signed-in browsers stop working at once; "
+                        "their answers are kept. A new code can be made later.",
+                        action="Revoke the code",
+                        key=f"revoke-{reader.id}",
+                    ):
+                        revoke_code(engine, reader.id)
+                        st.rerun()
     except VTTError as error:
         st.error(str(error))
 
@@ -97,9 +132,16 @@ def analysts_section() -> None:
                 chosen = pick_col.selectbox(
                     "Account", active, format_func=lambda a: a.username, key="disable-pick"
                 )
-                if button_col.button("Disable account"):
-                    disable_account(engine, chosen.id)
-                    st.rerun()
+                with button_col:
+                    if ui.confirm(
+                        "Disable account",
+                        f"{chosen.username} can no longer sign in, and their signed-in browsers "
+                        "are signed out.",
+                        action="Disable it",
+                        key=f"disable-{chosen.id}",
+                    ):
+                        disable_account(engine, chosen.id)
+                        st.rerun()
     except VTTError as error:
         st.error(str(error))
 

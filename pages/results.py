@@ -9,6 +9,7 @@ from study import plots
 from study.analysis import tidy_answers
 from study.design import list_studies
 from study.exports import report_html
+from study.readers import visitor_count
 from study.reports import (
     POOLED,
     SUBGROUP_TITLES,
@@ -29,6 +30,14 @@ st.title("Results")
 study = ui.pick_study(list_studies(engine), key="results-pick")
 if study is None:
     st.stop()
+ui.simulated_notice(study)
+visitors = visitor_count(engine, study.id)
+if visitors.visitors:
+    st.info(
+        f"{visitors.visitors} visitor(s) read this study with its public code, each as an "
+        f"anonymous reader of their own; {visitors.finished} finished. Visitors who stop before "
+        "the end are removed after a while."
+    )
 tidy = tidy_answers(engine, study.id)
 if tidy.empty:
     st.info("No answers yet: the results appear as readers answer.")
@@ -57,7 +66,8 @@ if subset.empty:
 context = study_context(engine, study.id)
 report = build_report(subset, filters=filters, seed=context.seed)
 st.caption(
-    f"{report.answers} answers of {len(report.readers)} reader(s); {filters.describe()}. "
+    f"{report.answers} answers of {len(report.readers)} reader(s), practice answers left out; "
+    f"{filters.describe()}. "
     "Pooled rows count every reading as independent; the MRMC analysis treats readers and "
     "cases as random."
 )
@@ -205,5 +215,5 @@ with fool_tab:
 
 with methods_tab:
     st.caption("A starting point for a paper's methods section; adapt it.")
-    for paragraph in methods_text(context, report.readers):
+    for paragraph in methods_text(context, report):
         st.markdown(paragraph)

@@ -8,18 +8,21 @@ from study.design import (
     PoolFilter,
     SingleBlock,
     StudyPlan,
+    StudySummary,
     TwoAFCBlock,
     add_questions,
-    close_study,
     create_study,
     delete_study,
+    largest_fitting_cases,
     list_studies,
     open_study,
     patient_ids,
     pool_counts,
     power_summary,
     remove_question,
+    reopen_study,
     study_composition,
+    study_history,
     study_questions,
     update_question,
     update_study,
@@ -38,10 +41,26 @@ FEEDBACK_LABELS = {
     Feedback.AT_END: "Educational: truth and score at the end",
     Feedback.EACH_CASE: "Educational: truth after each case",
 }
+REVISIT_HELP = (
+    "Answers are final once a reader has seen the truth of a case: with feedback at the end, "
+    "readers may go back until they open their score; with feedback after each case, going "
+    "back is not possible."
+)
+# The seed protocol's shape: as many T2W and ADC singles and T2W + DWI pairs.
+SEED_SHAPE = (SingleBlock(Sequence.T2W, 0), SingleBlock(Sequence.ADC, 0), PairedBlock())
 
 
 def build_form() -> None:
     patients = patient_ids(engine)
+    # The largest seed-protocol study the whole library can give, so that the first
+    # suggestion can be built as it stands.
+    default = largest_fitting_cases(engine, SEED_SHAPE)
+    st.caption(
+        f"The counts start at the largest balanced seed-protocol study the library gives "
+        f"({default} each, at most 32)."
+        if default
+        else "The library cannot give a balanced seed-protocol study yet: import more images."
+    )
     with st.form("new-study"):
         name = st.text_input("Name", key="new-name")
         template = st.selectbox("Questions from the template", list(TEMPLATES), key="new-template")
@@ -50,11 +69,11 @@ def build_form() -> None:
         st.markdown("**Cases** (exact counts; the shares below hold in every block)")
         t2w, adc, dwi, paired = st.columns(4)
         singles = {
-            Sequence.T2W: t2w.number_input("T2W singles", 0, 10_000, 32, key="new-T2W"),
-            Sequence.ADC: adc.number_input("ADC singles", 0, 10_000, 32, key="new-ADC"),
+            Sequence.T2W: t2w.number_input("T2W singles", 0, 10_000, default, key="new-T2W"),
+            Sequence.ADC: adc.number_input("ADC singles", 0, 10_000, default, key="new-ADC"),
             Sequence.DWI: dwi.number_input("DWI singles", 0, 10_000, 0, key="new-DWI"),
         }
-        pairs = paired.number_input("T2W + DWI pairs", 0, 10_000, 32, key="new-pairs")
+        pairs = paired.number_input("T2W + DWI pairs", 0, 10_000, default, key="new-pairs")
         afc_sequence, afc_cases, _ = st.columns([1, 1, 2])
         two_afc_sequence = afc_sequence.selectbox(
             "2AFC sequence", [s for s in Sequence if s != Sequence.OTHER], key="new-2afc-seq"
@@ -81,7 +100,9 @@ def build_form() -> None:
         feedback = extra[3].selectbox(
             "Feedback", list(Feedback), format_func=FEEDBACK_LABELS.get, key="new-feedback"
         )
-        allow_revisit = st.checkbox("Readers may go back and change answers", key="new-revisit")
+        allow_revisit = st.checkbox(
+            "Readers may go back and change answers", key="new-revisit", help=REVISIT_HELP
+        )
         submitted = st.form_submit_button("Build study", type="primary")
     if not submitted:
         return
@@ -115,7 +136,10 @@ def build_form() -> None:
     except VTTError as error:
         st.error(f"The study was not built.\n\n{error}")
         return
-    st.success(f"Study '{name}' was built as a draft. Review it under Studies, then open it.")
+    # The Studies tab shows the newest study once its choice is forgotten.
+    st.session_state.pop("studies-pick", None)
+    st.session_state["built"] = name.strip()
+    st.rerun()
 
 
 def question_editor(study_id: int, draft: bool) -> None:
@@ -162,10 +186,57 @@ def question_editor(study_id: int, draft: bool) -> None:
             st.rerun()
 
 
+def status_actions(study: StudySummary) -> None:
+    """Open, close, reopen or delete, each destructive one confirmed; the history below."""
+    name = study.name
+    if study.status == StudyStatus.DRAFT:
+        open_col, delete_col = st.columns(2)
+        if open_col.button("Open the study to its readers", type="primary"):
+            open_study(engine, study.id, actor="coordinator")
+            st.rerun()
+        with delete_col:
+            if ui.confirm(
+                "Delete this draft",
+                f"'{name}' will be deleted with its cases, questions and readers. This cannot "
+                "be undone.",
+                action="Delete it",
+                key=f"delete-{study.id}",
+            ):
+                delete_study(engine, study.id)
+                st.session_state.pop("studies-pick", None)
+                st.rerun()
+    elif study.status == StudyStatus.OPEN:
+        ui.close_study_button(study, key=f"close-{study.id}")
+    else:
+        with st.popover("Reopen the study"):
+            st.write(
+                f"Readers of '{name}' can answer again. The reopening is recorded with your "
+                "reason in the study's history and its report's methods."
+            )
+            reason = st.text_input("Reason", key=f"reopen-reason-{study.id}")
+            if st.button("Reopen it", type="primary", key=f"reopen-{study.id}"):
+                reopen_study(engine, study.id, actor="coordinator", note=reason)
+                st.rerun()
+    history = study_history(engine, study.id)
+    if history:
+        st.caption(
+            "History: "
+            + "; ".join(
+                f"{e.action.value} {e.at:%Y-%m-%d %H:%M}"
+                + (f" by {e.actor}" if e.actor else "")
+                + (f" ({e.note})" if e.note else "")
+                for e in history
+            )
+        )
+
+
 def study_details() -> None:
+    if built := st.session_state.pop("built", None):
+        st.success(f"Study '{built}' was built as a draft. Review it here, then open it.")
     study = ui.pick_study(list_studies(engine), key="studies-pick")
     if study is None:
         return
+    ui.simulated_notice(study)
     draft = study.status == StudyStatus.DRAFT
     cols = st.columns(5)
     cols[0].metric("Status", study.status.value)
@@ -199,7 +270,9 @@ def study_details() -> None:
                     list(Feedback).index(study.feedback),
                     format_func=FEEDBACK_LABELS.get,
                 )
-                revisit = st.checkbox("Readers may go back and change answers", study.allow_revisit)
+                revisit = st.checkbox(
+                    "Readers may go back and change answers", study.allow_revisit, help=REVISIT_HELP
+                )
                 if st.form_submit_button("Save settings"):
                     update_study(
                         engine,
@@ -210,16 +283,7 @@ def study_details() -> None:
                         feedback=feedback,
                     )
                     st.rerun()
-            open_col, delete_col = st.columns(2)
-            if open_col.button("Open the study to its readers", type="primary"):
-                open_study(engine, study.id)
-                st.rerun()
-            if delete_col.button("Delete this draft"):
-                delete_study(engine, study.id)
-                st.rerun()
-        elif study.status == StudyStatus.OPEN and st.button("Close the study"):
-            close_study(engine, study.id)
-            st.rerun()
+        status_actions(study)
     except VTTError as error:
         st.error(str(error))
 

@@ -7,8 +7,10 @@ everything per user lives in st.session_state.
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import sys
+import time
 from enum import StrEnum
 
 import streamlit as st
@@ -18,9 +20,10 @@ from study import settings
 from study.auth import check_account, ensure_coordinator
 from study.db import open_database
 from study.demo import DemoError, demo_code_if_active, seed_demo_if_empty
-from study.design import StudySummary
+from study.design import StudySummary, close_study
 from study.jobs import recover_jobs
 from study.readers import SignInError, sign_in_with_code
+from study.sessions import CLAIM_SECONDS, SESSION_COOKIE, end_session, resume_session, start_session
 
 
 class Role(StrEnum):
@@ -83,18 +86,84 @@ def role() -> Role | None:
     return Role(value) if value else None
 
 
+def _signed_in(role: Role, *, reader_id: int | None = None, account_id: int | None = None) -> None:
+    """Put the sign-in in this Streamlit session and start its browser session (the cookie
+    that keeps it across reloads and tabs, claimed by `sync_session_cookie`)."""
+    st.session_state["role"] = role.value
+    if reader_id is not None:
+        st.session_state["reader_id"] = reader_id
+    if account_id is not None:
+        st.session_state["account_id"] = account_id
+    started = start_session(engine(), role.value, reader_id=reader_id, account_id=account_id)
+    st.session_state["session-id"] = started.id
+    st.session_state["session-claim"] = (started.ticket, time.monotonic())
+
+
+def resume_session_from_cookie() -> None:
+    """A new page load (reload, new tab, bookmark) of a browser that is signed in: take the
+    sign-in from its session cookie. Looked up once per Streamlit session."""
+    if role() is not None or st.session_state.get("cookie-checked"):
+        return
+    st.session_state["cookie-checked"] = True
+    token = st.context.cookies.get(SESSION_COOKIE)
+    if not isinstance(token, str):  # no cookie (or a test harness without cookies)
+        return
+    signed_in = resume_session(engine(), token)
+    if signed_in is None:
+        return
+    st.session_state["role"] = signed_in.role
+    st.session_state["session-id"] = signed_in.session_id
+    if signed_in.reader_id is not None:
+        st.session_state["reader_id"] = signed_in.reader_id
+    if signed_in.account_id is not None:
+        st.session_state["account_id"] = signed_in.account_id
+
+
+def _script(code: str) -> None:
+    st.html(f"<script>{code}</script>", unsafe_allow_javascript=True)
+
+
+def sync_session_cookie() -> None:
+    """Have the browser trade a fresh sign-in's claim ticket for its HTTP-only cookie, or
+    forget the cookie after a sign-out.
+
+    The ticket's script stays on the page (unchanged, so it runs once) for as long as the
+    ticket is valid: a page switch right after the sign-in may drop it before it ran once.
+    """
+    if st.session_state.pop("session-forget", False):
+        _script("fetch(new URL('_vtt/session', document.baseURI), {method: 'DELETE'});")
+    claim = st.session_state.get("session-claim")
+    if claim is None:
+        return
+    ticket, issued = claim
+    if time.monotonic() - issued > CLAIM_SECONDS:
+        del st.session_state["session-claim"]
+        return
+    _script(
+        "fetch(new URL('_vtt/session', document.baseURI), "
+        f"{{method: 'POST', body: {json.dumps(ticket)}, credentials: 'same-origin'}});"
+    )
+
+
 def sign_in_account(username: str, password: str) -> bool:
     account = check_account(engine(), username, password)
     if account is None:
         return False
-    st.session_state["role"] = str(account.role)
-    st.session_state["account_id"] = account.id
+    sign_out()
+    _signed_in(Role(str(account.role)), account_id=account.id)
     return True
 
 
 def sign_out() -> None:
+    """End the sign-in: this Streamlit session's state, the browser session and its cookie."""
+    had_session = "role" in st.session_state
+    end_session(engine(), st.session_state.get("session-id"))
     for key in list(st.session_state.keys()):
         del st.session_state[key]
+    # This page load has checked its cookie already; the sign-out must not bring it back.
+    st.session_state["cookie-checked"] = True
+    if had_session:
+        st.session_state["session-forget"] = True
 
 
 def reader_id() -> int | None:
@@ -114,8 +183,7 @@ def sign_in_reader(code: str) -> str | None:
     except SignInError as error:
         return str(error)
     sign_out()
-    st.session_state["role"] = Role.READER.value
-    st.session_state["reader_id"] = reader
+    _signed_in(Role.READER, reader_id=reader)
     return None
 
 
@@ -133,6 +201,15 @@ def sign_in_from_link() -> None:
         st.session_state["sign_in_error"] = error
 
 
+def app_address() -> str | None:
+    """The app's address as the signed-in user's browser sees it (scheme, host, port)."""
+    url = st.context.url
+    if not url:
+        return None
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}" if rest else None
+
+
 def pick_study(studies: list[StudySummary], key: str) -> StudySummary | None:
     """A study chosen by name (the newest first); None, with a hint, when there is none."""
     if not studies:
@@ -142,6 +219,37 @@ def pick_study(studies: list[StudySummary], key: str) -> StudySummary | None:
     return st.selectbox(
         "Study", newest_first, format_func=lambda s: f"{s.name} ({s.status.value})", key=key
     )
+
+
+def confirm(label: str, consequence: str, *, action: str, key: str) -> bool:
+    """A destructive action that takes two clicks: `label` opens a box that says what will
+    happen; True once its `action` button is pressed."""
+    with st.popover(label):
+        st.write(consequence)
+        return st.button(action, type="primary", key=key)
+
+
+def close_study_button(study: StudySummary, *, key: str) -> None:
+    """ "Close the study", confirmed first; the page reruns once it is closed."""
+    if confirm(
+        "Close the study",
+        f"Readers of '{study.name}' can no longer answer; their answers so far are kept. The "
+        "Studies page can reopen it (recorded in its history and its report's methods).",
+        action="Close it",
+        key=key,
+    ):
+        close_study(engine(), study.id, actor="coordinator")
+        st.rerun()
+
+
+def simulated_notice(study: StudySummary) -> None:
+    """Every page that shows a study's answers says so when they are simulated."""
+    if study.simulated:
+        st.warning(
+            "**Simulated answers.** The readers of this study are simulated (a signal-detection "
+            "model of a reader, for the demo): no person read it. Its results only show what "
+            "VTT Studio's analysis looks like."
+        )
 
 
 def require(*roles: Role) -> None:

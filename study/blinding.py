@@ -1,12 +1,17 @@
 """Blinding audit: can trivial features of the display PNGs tell real images from synthetic ones?
 
-Readers see only display renders (same size, mode and empty metadata for every asset), yet the
-pixels themselves, and so the PNG's byte size, still differ. If a simple classifier, given only
-cues a reader could pick up without reading the image (file size, brightness, contrast, the gray
-level histogram, the border), tells the origins apart out of sample, the study is not blind.
+Readers see only display renders: same size, mode, empty metadata and, since `render_png`
+writes uncompressed PNGs, the same byte length for every asset; yet the pixels themselves still
+differ. If a simple classifier, given only cues a reader could pick up without reading the image
+(file size, brightness, contrast, the gray level histogram, the border), tells the origins apart
+out of sample, the study is not blind.
 
 Method:
-1. Features of every display PNG (`FEATURE_NAMES`).
+1. Features (`FEATURE_NAMES`) of what a reader's browser receives for every image at the
+   default view: the asset's canonical array rendered by `render_png` at the configured size,
+   exactly as `study.rendering` does. Not the stored display file: it was made at import, at the
+   render size of that day and by the encoder of that day (before uncompressed renders, its
+   length followed its content), so it can differ from what readers get now.
 2. A standardised logistic regression scored out of fold: stratified group K-fold with the
    patient as group (an asset without a patient is its own group), so that no patient is seen
    both in training and in testing. Folds and permutations are seeded.
@@ -14,9 +19,17 @@ Method:
    95% interval, and a one-sided permutation test: the whole cross-validation is repeated with
    the origins permuted (among groups when every group has one origin, so that the clustering
    of slices within a patient is kept under the null), p = (1 + #{AUC_perm >= AUC}) / (1 + B).
-4. Verdict: a warning when p < alpha. The permutation test decides because it is valid for
-   cross-validated, clustered scores; DeLong's interval treats the pooled scores as independent
-   and is shown as a description of the effect.
+4. Steps 2-3 run on all images pooled and again within each sequence (T2W, ADC, DWI, other):
+   a cue can separate the origins within every sequence yet cancel out when they are pooled
+   (T2W synthetic brighter, ADC synthetic darker), and readers see one sequence at a time. A
+   scope with fewer than `MIN_PER_ORIGIN` images or `MIN_GROUPS_PER_ORIGIN` groups of either
+   origin gets the verdict "too few images to tell".
+5. Verdict per scope: a cue when p < alpha; the audit warns when any scope has one. Each scope
+   is tested at alpha without a correction for the several scopes, so that a real cue within
+   one sequence is not diluted: the audit errs towards warning, a false alarm costing a look at
+   the features and a missed cue costing the study its blinding. The permutation test decides
+   because it is valid for cross-validated, clustered scores; DeLong's interval treats the
+   pooled scores as independent and is shown as a description of the effect.
 
 References: Ojala M, Garriga GC (2010). Permutation tests for studying classifier performance.
 JMLR 11:1833-1863 (test 1: permuted labels, whole cross-validation repeated).
@@ -36,9 +49,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedGroupKFold
 from sqlalchemy import Engine, select
 
+from study import settings
 from study.db import transaction
+from study.imaging.canonical import canonical_from_bytes
 from study.imaging.errors import VTTError
-from study.imaging.types import Origin
+from study.imaging.render import render_png
+from study.imaging.types import Origin, Sequence
 from study.models import Asset, Case, CaseAsset, Study
 from study.stats.roc import delong_auc, empirical_auc, roc_curve_points
 from study.storage import AssetStore
@@ -65,10 +81,11 @@ MIN_PER_ORIGIN = 6
 MIN_GROUPS_PER_ORIGIN = 2
 DEFAULT_PERMUTATIONS = 200
 DEFAULT_ALPHA = 0.05
+POOLED = "all sequences"
 
 
 class BlindingAuditError(VTTError):
-    """An audit that cannot run (an unknown study, a display file missing from the store)."""
+    """An audit that cannot run (an unknown study, a canonical file missing from the store)."""
 
 
 class Verdict(StrEnum):
@@ -89,15 +106,16 @@ class FeatureSummary:
 
 
 @dataclass(frozen=True)
-class AuditResult:
+class Separation:
+    """The separability analysis of one scope: all audited images pooled, or one sequence's."""
+
+    scope: str
     n_real: int
     n_synthetic: int
     n_groups: int
     auc: float | None
     ci: tuple[float, float] | None
     p_value: float | None
-    permutations: int
-    alpha: float
     features: tuple[FeatureSummary, ...]
     verdict: Verdict
     message: str
@@ -109,8 +127,48 @@ class AuditResult:
         return self.verdict == Verdict.CUE_FOUND
 
 
+@dataclass(frozen=True)
+class AuditResult:
+    """The pooled analysis, one per sequence present, and the audit's verdict over them all."""
+
+    pooled: Separation
+    by_sequence: tuple[Separation, ...]
+    permutations: int
+    alpha: float
+
+    @property
+    def separating(self) -> tuple[Separation, ...]:
+        """The scopes (pooled first, then sequences) where a cue separates the origins."""
+        return tuple(s for s in (self.pooled, *self.by_sequence) if s.warning)
+
+    @property
+    def warning(self) -> bool:
+        """True when real and synthetic separate pooled or within any sequence."""
+        return bool(self.separating)
+
+    @property
+    def verdict(self) -> Verdict:
+        """A cue when any scope has one; else the pooled verdict (no cue, or too few images)."""
+        if self.warning:
+            return Verdict.CUE_FOUND
+        return self.pooled.verdict
+
+    @property
+    def message(self) -> str:
+        """Each separating scope's message, or the pooled one and the sequences left unchecked."""
+        if self.warning:
+            return " ".join(s.message for s in self.separating)
+        unchecked = [s.scope for s in self.by_sequence if s.verdict == Verdict.TOO_FEW]
+        if self.pooled.verdict == Verdict.TOO_FEW or not unchecked:
+            return self.pooled.message
+        return (
+            f"{self.pooled.message} Too few images to check these sequences on their own: "
+            f"{', '.join(unchecked)}."
+        )
+
+
 def display_features(png: bytes) -> np.ndarray:
-    """The features of `FEATURE_NAMES` for one display PNG."""
+    """The features of `FEATURE_NAMES` for one display PNG (its length in bytes included)."""
     with Image.open(io.BytesIO(png)) as image:
         pixels = np.asarray(image.convert("L"), dtype=np.float64)
     side = max(1, min(pixels.shape) // BORDER_FRACTION)
@@ -205,9 +263,11 @@ def _feature_summaries(features: np.ndarray, labels: np.ndarray) -> tuple[Featur
     )
 
 
-def _audited_assets(engine: Engine, study_id: int | None) -> list[tuple[int, Origin, str, str]]:
-    """(id, origin, patient id, display sha256) of the assets to audit."""
-    query = select(Asset.id, Asset.origin, Asset.patient_id, Asset.display_sha256)
+def _audited_assets(
+    engine: Engine, study_id: int | None
+) -> list[tuple[int, Origin, Sequence, str, str]]:
+    """(id, origin, sequence, patient id, canonical sha256) of the assets to audit."""
+    query = select(Asset.id, Asset.origin, Asset.sequence, Asset.patient_id, Asset.canonical_sha256)
     with transaction(engine) as session:
         if study_id is not None:
             if session.get(Study, study_id) is None:
@@ -221,57 +281,51 @@ def _audited_assets(engine: Engine, study_id: int | None) -> list[tuple[int, Ori
         return [tuple(row) for row in session.execute(query.order_by(Asset.id))]
 
 
-def audit_assets(
-    engine: Engine,
-    store: AssetStore,
+def _received_png(store: AssetStore, asset_id: int, canonical_sha: str, size: int) -> bytes:
+    """The PNG a reader's browser receives for this asset at the default view."""
+    path = store.path(canonical_sha, ".npy")
+    if not path.is_file():
+        raise BlindingAuditError(
+            f"the canonical image of asset {asset_id} is missing from the asset store "
+            f"({path}); restore the store or import the image again"
+        )
+    return render_png(canonical_from_bytes(path.read_bytes()), size=size)
+
+
+def _separation(
+    scope: str,
+    features: np.ndarray,
+    labels: np.ndarray,
+    groups: np.ndarray,
     *,
-    study_id: int | None = None,
-    seed: int = 0,
-    permutations: int = DEFAULT_PERMUTATIONS,
-    alpha: float = DEFAULT_ALPHA,
-) -> AuditResult:
-    """Audit the display renders of the library, or of one study's cases."""
-    assets = _audited_assets(engine, study_id)
-    rows = []
-    for asset_id, _, _, display_sha in assets:
-        path = store.path(display_sha, ".png")
-        if not path.is_file():
-            raise BlindingAuditError(
-                f"the display image of asset {asset_id} is missing from the asset store "
-                f"({path}); restore the store or import the image again"
-            )
-        rows.append(display_features(path.read_bytes()))
-    features = np.array(rows).reshape(len(rows), len(FEATURE_NAMES))
-    labels = np.array([origin == Origin.SYNTHETIC for _, origin, _, _ in assets], dtype=int)
-    groups = np.array(
-        [
-            f"patient:{patient}" if patient else f"asset:{asset_id}"
-            for asset_id, _, patient, _ in assets
-        ]
-    )
+    seed: int,
+    permutations: int,
+    alpha: float,
+) -> Separation:
+    """The analysis of one scope; `scope` names it in the message ("all sequences", "T2W")."""
     n_synthetic = int(labels.sum())
     n_real = len(labels) - n_synthetic
     groups_per_origin = [len(np.unique(groups[labels == k])) for k in (0, 1)]
     summaries = _feature_summaries(features, labels)
     common = {
+        "scope": scope,
         "n_real": n_real,
         "n_synthetic": n_synthetic,
         "n_groups": len(np.unique(groups)),
-        "permutations": permutations,
-        "alpha": alpha,
         "features": summaries,
     }
+    where = "Pooled over all sequences" if scope == POOLED else f"Within {scope}"
     if min(n_real, n_synthetic) < MIN_PER_ORIGIN or min(groups_per_origin) < MIN_GROUPS_PER_ORIGIN:
-        return AuditResult(
+        return Separation(
             **common,
             auc=None,
             ci=None,
             p_value=None,
             verdict=Verdict.TOO_FEW,
             message=(
-                f"The audit needs at least {MIN_PER_ORIGIN} real and {MIN_PER_ORIGIN} synthetic "
-                f"images from at least {MIN_GROUPS_PER_ORIGIN} patients (or unlinked images) "
-                f"each; there are {n_real} real and {n_synthetic} synthetic."
+                f"{where}: the audit needs at least {MIN_PER_ORIGIN} real and {MIN_PER_ORIGIN} "
+                f"synthetic images from at least {MIN_GROUPS_PER_ORIGIN} patients (or unlinked "
+                f"images) each; there are {n_real} real and {n_synthetic} synthetic."
             ),
         )
     scores, auc, p_value = separability(
@@ -283,17 +337,17 @@ def audit_assets(
     strongest = max(summaries, key=lambda s: abs(s.auc - 0.5))
     if cue:
         message = (
-            f"A classifier given only trivial cues tells real from synthetic images apart "
-            f"(AUC {auc:.2f}, permutation p = {p_value:.3g}): readers could do the same without "
-            f"judging realism. The strongest single cue is {strongest.name} (AUC "
+            f"{where}, a classifier given only trivial cues tells real from synthetic images "
+            f"apart (AUC {auc:.2f}, permutation p = {p_value:.3g}): readers could do the same "
+            f"without judging realism. The strongest single cue is {strongest.name} (AUC "
             f"{strongest.auc:.2f}); match it between the origins before running the study."
         )
     else:
         message = (
-            f"No trivial cue separates real from synthetic images beyond chance (AUC "
+            f"{where}, no trivial cue separates real from synthetic images beyond chance (AUC "
             f"{auc:.2f}, permutation p = {p_value:.3g})."
         )
-    return AuditResult(
+    return Separation(
         **common,
         auc=auc,
         ci=(interval.low, interval.high),
@@ -305,45 +359,105 @@ def audit_assets(
     )
 
 
+def audit_assets(
+    engine: Engine,
+    store: AssetStore,
+    *,
+    study_id: int | None = None,
+    seed: int = 0,
+    permutations: int = DEFAULT_PERMUTATIONS,
+    alpha: float = DEFAULT_ALPHA,
+) -> AuditResult:
+    """Audit what readers receive for the library's images, or for one study's, pooled and
+    within each sequence present."""
+    assets = _audited_assets(engine, study_id)
+    size = settings.render_size()
+    rows = [
+        display_features(_received_png(store, asset_id, canonical_sha, size))
+        for asset_id, _, _, _, canonical_sha in assets
+    ]
+    features = np.array(rows).reshape(len(rows), len(FEATURE_NAMES))
+    labels = np.array([origin == Origin.SYNTHETIC for _, origin, _, _, _ in assets], dtype=int)
+    sequences = np.array([str(sequence) for _, _, sequence, _, _ in assets])
+    groups = np.array(
+        [
+            f"patient:{patient}" if patient else f"asset:{asset_id}"
+            for asset_id, _, _, patient, _ in assets
+        ]
+    )
+    options = {"seed": seed, "permutations": permutations, "alpha": alpha}
+    by_sequence = []
+    for sequence in Sequence:
+        within = sequences == sequence
+        if within.any():
+            by_sequence.append(
+                _separation(
+                    str(sequence), features[within], labels[within], groups[within], **options
+                )
+            )
+    return AuditResult(
+        pooled=_separation(POOLED, features, labels, groups, **options),
+        by_sequence=tuple(by_sequence),
+        permutations=permutations,
+        alpha=alpha,
+    )
+
+
 def audit_figure(result: AuditResult) -> go.Figure:
-    """The out-of-fold ROC curve next to each feature's own AUC (0.5 means no cue)."""
+    """Out-of-fold ROC curves (pooled and per sequence) next to each feature's own AUC per scope
+    (0.5 means no cue); scopes with too few images are left out."""
+    analysed = [s for s in (result.pooled, *result.by_sequence) if s.auc is not None]
     figure = make_subplots(
         rows=1,
         cols=2,
         column_widths=[0.4, 0.6],
         subplot_titles=("Classifier on all features (out of fold)", "Each feature alone"),
     )
-    if result.roc_fpr:
+    for separation in analysed:
         figure.add_trace(
             go.Scatter(
-                x=result.roc_fpr, y=result.roc_tpr, mode="lines", name=f"AUC {result.auc:.2f}"
+                x=separation.roc_fpr,
+                y=separation.roc_tpr,
+                mode="lines",
+                name=f"{separation.scope}: AUC {separation.auc:.2f}",
+                legendgroup=separation.scope,
             ),
             row=1,
             col=1,
         )
     figure.add_trace(
         go.Scatter(
-            x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": "gray"}, name="chance"
+            x=[0, 1],
+            y=[0, 1],
+            mode="lines",
+            line={"dash": "dot", "color": "gray"},
+            name="chance",
+            showlegend=False,
         ),
         row=1,
         col=1,
     )
-    figure.add_trace(
-        go.Bar(
-            x=[s.auc for s in result.features],
-            y=[s.name for s in result.features],
-            orientation="h",
-            name="feature AUC",
-            customdata=[[s.real_mean, s.synthetic_mean] for s in result.features],
-            hovertemplate="%{y}: AUC %{x:.2f}<br>real mean %{customdata[0]:.3g}, "
-            "synthetic mean %{customdata[1]:.3g}<extra></extra>",
-        ),
-        row=1,
-        col=2,
-    )
+    for separation in analysed:
+        figure.add_trace(
+            go.Bar(
+                x=[s.auc for s in separation.features],
+                y=[s.name for s in separation.features],
+                orientation="h",
+                name=f"{separation.scope}: feature AUC",
+                legendgroup=separation.scope,
+                customdata=[[s.real_mean, s.synthetic_mean] for s in separation.features],
+                hovertemplate=f"{separation.scope}, "
+                "%{y}: AUC %{x:.2f}<br>real mean %{customdata[0]:.3g}, "
+                "synthetic mean %{customdata[1]:.3g}<extra></extra>",
+            ),
+            row=1,
+            col=2,
+        )
     figure.add_vline(x=0.5, line_dash="dot", line_color="gray", row=1, col=2)
     figure.update_xaxes(title_text="false positive rate (real called synthetic)", row=1, col=1)
     figure.update_yaxes(title_text="true positive rate (synthetic found)", row=1, col=1)
     figure.update_xaxes(title_text="AUC, synthetic as positive", range=[0, 1], row=1, col=2)
-    figure.update_layout(showlegend=False, height=450, margin={"t": 40})
+    figure.update_layout(
+        barmode="group", height=450 + 60 * max(0, len(analysed) - 1), margin={"t": 40}
+    )
     return figure

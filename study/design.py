@@ -15,7 +15,8 @@ import random
 import secrets
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, func, select
@@ -36,6 +37,8 @@ from study.models import (
     QuestionKind,
     Reader,
     Study,
+    StudyAction,
+    StudyEvent,
     StudyStatus,
     utcnow,
 )
@@ -46,6 +49,7 @@ from study.questions import (
     check_question,
 )
 from study.reading import create_assignments
+from study.simulate import is_simulated
 from study.stats.proportions import ci_halfwidth, sample_size_accuracy
 
 
@@ -333,9 +337,22 @@ def _draw_block(
     return drawn
 
 
+def _practice_cells(rng: random.Random) -> list[tuple[Origin, int]]:
+    """The (origin, lesion) each practice case is drawn from, in turn: any first, then its
+    opposite in both (so two practice cases already show both answers of both questions),
+    then the other two."""
+    first = (rng.choice([Origin.REAL, Origin.SYNTHETIC]), rng.choice([0, 1]))
+    opposite = (Origin.SYNTHETIC if first[0] == Origin.REAL else Origin.REAL, 1 - first[1])
+    others = [(first[0], 1 - first[1]), (opposite[0], first[1])]
+    rng.shuffle(others)
+    return [first, opposite, *others]
+
+
 def _draw_practice(rng: random.Random, pool: _Pool, plan: StudyPlan) -> list[_DrawnCase]:
-    """Practice cases mirror the blocks in turn, drawn at random from what is left."""
+    """Practice cases mirror the blocks in turn, drawn at random from what is left, and go
+    through real and synthetic images with and without a lesion (where the pool has them)."""
     drawn: list[_DrawnCase] = []
+    cells = _practice_cells(rng)
     for i in range(plan.practice_cases):
         block = plan.blocks[i % len(plan.blocks)]
         if isinstance(block, TwoAFCBlock):
@@ -364,7 +381,8 @@ def _draw_practice(rng: random.Random, pool: _Pool, plan: StudyPlan) -> list[_Dr
                 f"practice case {i + 1} ({' + '.join(names)}): the pool has no unused "
                 f"images left after the study cases"
             )
-        unit = rng.choice(units)
+        origin, lesion = cells[i % len(cells)]
+        unit = rng.choice([u for u in units if _matches(u, origin, lesion)] or units)
         pool.take(unit)
         drawn.append(_DrawnCase(kind, tuple(zip(names, unit, strict=True))))
     return drawn
@@ -443,10 +461,26 @@ def _add_questions(session: Session, study: Study, specs: Sequence[QuestionSpec]
         )
 
 
+def check_reading_settings(allow_revisit: bool, feedback: Feedback) -> None:
+    """Refuse going back together with feedback after each case.
+
+    A reader's answers to a case are final once they have seen its truth (the reading flow
+    enforces it), so with feedback after each case there would be nothing to go back to. With
+    feedback at the end, readers may go back until they open their score.
+    """
+    if allow_revisit and feedback == Feedback.EACH_CASE:
+        raise DesignError(
+            "readers who see the truth after each case cannot go back and change answers "
+            "(answers are final once the truth is shown): choose feedback at the end, or do not "
+            "let readers go back"
+        )
+
+
 def create_study(engine: Engine, plan: StudyPlan) -> int:
     """Build a draft study from the asset pool; returns its id. All or nothing."""
     if not plan.name.strip():
         raise DesignError("a study needs a name")
+    check_reading_settings(plan.allow_revisit, plan.feedback)
     if not plan.blocks or all(block.cases == 0 for block in plan.blocks):
         raise DesignError("a study needs at least one block with cases")
     if plan.practice_cases < 0 or plan.repeated_cases < 0:
@@ -511,6 +545,7 @@ def update_study(
     feedback: Feedback,
 ) -> None:
     """Change a draft study's texts and reading settings."""
+    check_reading_settings(allow_revisit, feedback)
     with transaction(engine) as session:
         study = _study(session, study_id)
         _require_draft(study, "changed")
@@ -607,7 +642,11 @@ def study_questions(engine: Engine, study_id: int) -> list[QuestionInfo]:
 # --- opening and closing ----------------------------------------------------------------------
 
 
-def open_study(engine: Engine, study_id: int) -> None:
+def _record(study: Study, action: StudyAction, actor: str, note: str) -> None:
+    study.events.append(StudyEvent(action=action, actor=actor.strip(), note=note.strip()))
+
+
+def open_study(engine: Engine, study_id: int, *, actor: str = "", note: str = "") -> None:
     """Open a draft study to its readers; questions and cases are frozen from now on.
 
     Every reader added so far gets their seeded order of cases.
@@ -631,12 +670,13 @@ def open_study(engine: Engine, study_id: int) -> None:
             )
         study.status = StudyStatus.OPEN
         study.opened_at = utcnow()
+        _record(study, StudyAction.OPENED, actor, note)
         session.flush()
         for reader in study.readers:
             create_assignments(session, study, reader)
 
 
-def close_study(engine: Engine, study_id: int) -> None:
+def close_study(engine: Engine, study_id: int, *, actor: str = "", note: str = "") -> None:
     """Close an open study: no more answers are accepted."""
     with transaction(engine) as session:
         study = _study(session, study_id)
@@ -646,6 +686,38 @@ def close_study(engine: Engine, study_id: int) -> None:
             )
         study.status = StudyStatus.CLOSED
         study.closed_at = utcnow()
+        _record(study, StudyAction.CLOSED, actor, note)
+
+
+def reopen_study(engine: Engine, study_id: int, *, actor: str = "", note: str = "") -> None:
+    """Open a closed study again (readers may finish their reading); recorded in its history
+    with who did it and why, and named in the report's methods."""
+    with transaction(engine) as session:
+        study = _study(session, study_id)
+        if study.status != StudyStatus.CLOSED:
+            raise DesignError(
+                f"study '{study.name}' is {study.status.value}; only a closed study can be reopened"
+            )
+        study.status = StudyStatus.OPEN
+        study.closed_at = None
+        _record(study, StudyAction.REOPENED, actor, note)
+
+
+@dataclass(frozen=True)
+class StudyEventInfo:
+    action: StudyAction
+    actor: str
+    note: str
+    at: datetime
+
+
+def study_history(engine: Engine, study_id: int) -> list[StudyEventInfo]:
+    """When the study was opened, closed and reopened, by whom and why, oldest first."""
+    with transaction(engine) as session:
+        return [
+            StudyEventInfo(StudyAction(e.action), e.actor, e.note, e.at)
+            for e in _study(session, study_id).events
+        ]
 
 
 # --- what the coordinator sees ----------------------------------------------------------------
@@ -665,6 +737,8 @@ class StudySummary:
     repeated_cases: int
     readers: int
     questions: int
+    # The answers were made by simulated readers (the demo's results study), not by people.
+    simulated: bool = False
 
 
 def list_studies(engine: Engine) -> list[StudySummary]:
@@ -702,6 +776,7 @@ def list_studies(engine: Engine) -> list[StudySummary]:
                 repeated_cases=counts.get((study.id, False, True), 0),
                 readers=readers.get(study.id, 0),
                 questions=questions.get(study.id, 0),
+                simulated=is_simulated(study.settings),
             )
             for study in session.scalars(select(Study).order_by(Study.id))
         ]
@@ -804,6 +879,33 @@ def pool_counts(engine: Engine, pool: PoolFilter) -> list[dict[str, Any]]:
         {"sequence": s, "origin": o, "lesion": lesion, "assets": n}
         for (s, o, lesion), n in sorted(counts.items())
     ]
+
+
+def largest_fitting_cases(
+    engine: Engine,
+    blocks: Sequence[Block],
+    pool: PoolFilter = PoolFilter(),
+    *,
+    cap: int = 32,
+    step: int = 4,
+) -> int:
+    """The largest number of cases n (a multiple of `step`, at most `cap`) such that the pool
+    gives every block n cases with its shares; 0 when not even `step` fit. The study builder
+    offers it as the default, so that its first suggestion can be built."""
+    with transaction(engine) as session:
+        assets = [a for a in session.scalars(select(Asset)) if pool.admits(a)]
+    order = sorted(blocks, key=lambda b: _BLOCK_PRIORITY[type(b)])
+    for cases in range(cap - cap % step, 0, -step):
+        trial = _Pool(assets)
+        shortages: list[str] = []
+        try:
+            for block in order:
+                _draw_block(random.Random(0), trial, replace(block, cases=cases), shortages)
+        except BalanceError:
+            continue
+        if not shortages:
+            return cases
+    return 0
 
 
 def patient_ids(engine: Engine) -> list[str]:

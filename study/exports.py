@@ -445,7 +445,7 @@ def report_html(
         "meta",
     )
     body.heading("Methods")
-    for paragraph in methods_text(context, report.readers):
+    for paragraph in methods_text(context, report):
         body.paragraph(paragraph)
 
     body.heading("Accuracy per reader and pooled")

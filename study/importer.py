@@ -11,7 +11,7 @@ from sqlalchemy import Engine, select
 from study import settings
 from study.db import transaction
 from study.imaging.canonical import canonical_to_bytes
-from study.imaging.errors import VTTError
+from study.imaging.errors import ShownPaths, VTTError, file_problems
 from study.imaging.manifest import ManifestSlice, load_manifest
 from study.imaging.render import render_png
 from study.imaging.types import Lesion
@@ -77,16 +77,19 @@ def import_manifest(
     allow_absolute: bool = True,
     store: AssetStore | None = None,
     progress: Progress | None = None,
+    shown: ShownPaths | None = None,
 ) -> ImportResult:
     """Import every slice of `manifest`, or nothing: the database is unchanged on any error.
 
-    `progress(stage, done, total)` is called with stage "load" then "store".
+    `progress(stage, done, total)` is called with stage "load" then "store". Errors list one
+    problem per line; with `shown` they name files as the user knows them (see ShownPaths).
     """
     store = store or AssetStore()
     slices = load_manifest(
         manifest,
         allow_absolute=allow_absolute,
         progress=(lambda done, total: progress("load", done, total)) if progress else None,
+        shown=shown,
     )
     by_sha: dict[str, tuple[ManifestSlice, dict[str, object]]] = {}
     problems: list[str] = []
@@ -98,7 +101,7 @@ def import_manifest(
         elif seen[1] != fields:
             problems.append(f"{_describe(item)} repeats {_describe(seen[0])} with other metadata")
     if problems:
-        raise ImportConflictError(f"{manifest}: " + "\n".join(problems))
+        raise ImportConflictError(file_problems(manifest, problems, shown))
 
     created: list[Path] = []
     added = 0
@@ -117,7 +120,7 @@ def import_manifest(
                 if sha in existing and (message := _conflicts(item, fields, existing[sha]))
             ]
             if conflicts:
-                raise ImportConflictError(f"{manifest}: " + "\n".join(conflicts))
+                raise ImportConflictError(file_problems(manifest, conflicts, shown))
             new = [(sha, pair) for sha, pair in by_sha.items() if sha not in existing]
             for done, (sha, (item, fields)) in enumerate(new, start=1):
                 canonical_sha, made = store.put(canonical_to_bytes(item.canonical), ".npy")

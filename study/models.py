@@ -94,6 +94,20 @@ class QuestionKind(StrEnum):
     FREE_TEXT = "free_text"
 
 
+class ReaderKind(StrEnum):
+    """A person invited with a personal code, or an anonymous visitor of a study with a public
+    code (each sign-in with the public code makes one)."""
+
+    PERSON = "person"
+    VISITOR = "visitor"
+
+
+class StudyAction(StrEnum):
+    OPENED = "opened"
+    CLOSED = "closed"
+    REOPENED = "reopened"
+
+
 class AccountRole(StrEnum):
     COORDINATOR = "coordinator"
     ANALYST = "analyst"
@@ -155,6 +169,8 @@ class Study(Base):
         checked_enum(Feedback, "feedback"), default=Feedback.NONE
     )
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # A code anyone may use (the demo's): each sign-in with it makes an anonymous visitor reader.
+    public_code_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     opened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -168,6 +184,24 @@ class Study(Base):
     readers: Mapped[list[Reader]] = relationship(
         back_populates="study", order_by="Reader.id", cascade="all, delete-orphan"
     )
+    events: Mapped[list[StudyEvent]] = relationship(
+        back_populates="study", order_by="StudyEvent.id", cascade="all, delete-orphan"
+    )
+
+
+class StudyEvent(Base):
+    """A change of a study's status (opened, closed, reopened): who, when and why."""
+
+    __tablename__ = "study_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
+    action: Mapped[StudyAction] = mapped_column(checked_enum(StudyAction, "study_action"))
+    actor: Mapped[str] = mapped_column(String(100), default="")
+    note: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    study: Mapped[Study] = relationship(back_populates="events")
 
 
 class Question(Base):
@@ -234,6 +268,9 @@ class Reader(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
     alias: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[ReaderKind] = mapped_column(
+        checked_enum(ReaderKind, "reader_kind"), default=ReaderKind.PERSON
+    )
     experience_years: Mapped[float | None] = mapped_column(Float)
     specialty: Mapped[str] = mapped_column(String(100), default="")
     code_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
@@ -258,6 +295,9 @@ class Assignment(Base):
     position: Mapped[int] = mapped_column(Integer)
     shown_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When the reader was shown this case's truth (practice, per-case or end feedback): from
+    # then on their answers to it are final.
+    truth_shown_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     case: Mapped[Case] = relationship()
 
@@ -316,6 +356,30 @@ class Account(Base):
     password_hash: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class WebSession(Base):
+    """A signed-in browser: the hash of the token its HTTP-only cookie carries, who it is,
+    until when. Made unclaimed at sign-in (the browser exchanges a one-time claim ticket for
+    the cookie); ended by sign-out, expiry, or the revocation of its reader or account."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    claim_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    claim_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    role: Mapped[str] = mapped_column(String(24))
+    reader_id: Mapped[int | None] = mapped_column(ForeignKey("readers.id", ondelete="CASCADE"))
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint("role IN ('reader', 'coordinator', 'analyst')", name="role_known"),
+        CheckConstraint("(reader_id IS NULL) <> (account_id IS NULL)", name="reader_or_account"),
+    )
 
 
 class Job(Base):

@@ -63,6 +63,13 @@ class RevisitNotAllowedError(ReadingError):
     """A change to a finished case in a study that does not allow going back."""
 
 
+class AnswersFinalError(ReadingError):
+    """A change to a case whose truth the reader has seen: those answers are final."""
+
+
+ANSWERS_FINAL = "You have seen the answer to this case, so your answers to it are final."
+
+
 # --- order ------------------------------------------------------------------------------------
 
 
@@ -136,6 +143,10 @@ class CaseView:
     questions: tuple[QuestionView, ...]
     answers: dict[int, str]
     completed: bool
+    # The reader has seen this case's truth: its answers can no longer change.
+    final: bool = False
+    # The case before it in the reader's order may still be changed ("Back" leads there).
+    can_go_back: bool = False
 
 
 @dataclass(frozen=True)
@@ -161,6 +172,8 @@ class ReaderState:
     allow_revisit: bool
     feedback: Feedback
     progress: ReaderProgress
+    # The reader has been shown their score (feedback at the end): every answer is final.
+    score_seen: bool = False
 
 
 def _reader(session: Session, reader_id: int, *options: ExecutableOption) -> Reader:
@@ -206,7 +219,25 @@ def reader_state(engine: Engine, reader_id: int) -> ReaderState:
             allow_revisit=study.allow_revisit,
             feedback=Feedback(study.feedback),
             progress=_progress(session, reader.id),
+            score_seen=_score_seen(session, reader.id),
         )
+
+
+def _score_seen(session: Session, reader_id: int) -> bool:
+    """Whether the reader has seen the truth of a study (not practice) case."""
+    return (
+        session.scalar(
+            select(Assignment.id)
+            .join(Case, Case.id == Assignment.case_id)
+            .where(
+                Assignment.reader_id == reader_id,
+                Case.practice.is_(False),
+                Assignment.truth_shown_at.is_not(None),
+            )
+            .limit(1)
+        )
+        is not None
+    )
 
 
 def mark_instructions_seen(engine: Engine, reader_id: int) -> None:
@@ -269,6 +300,14 @@ def _case_view(session: Session, reader: Reader, assignment: Assignment) -> Case
             )
         ).all()
     )
+    can_go_back = False
+    if reader.study.allow_revisit and assignment.position > 0:
+        previous = session.execute(
+            select(Assignment.truth_shown_at).where(
+                Assignment.reader_id == reader.id, Assignment.position == assignment.position - 1
+            )
+        ).first()
+        can_go_back = previous is not None and previous.truth_shown_at is None
     return CaseView(
         public_id=case.public_id,
         position=assignment.position,
@@ -280,6 +319,8 @@ def _case_view(session: Session, reader: Reader, assignment: Assignment) -> Case
         questions=tuple(_question_view(q) for q in reader.study.questions if _applies(q, kind)),
         answers=answers,
         completed=assignment.completed_at is not None,
+        final=assignment.truth_shown_at is not None,
+        can_go_back=can_go_back,
     )
 
 
@@ -332,6 +373,8 @@ def case_at(engine: Engine, reader_id: int, position: int) -> CaseView:
             raise ReadingError("There is no such case in your reading.")
         if assignment.completed_at is not None and not study.allow_revisit:
             raise RevisitNotAllowedError("This study does not allow going back to earlier cases.")
+        if assignment.truth_shown_at is not None:
+            raise AnswersFinalError(ANSWERS_FINAL)
         return _case_view(session, reader, assignment)
 
 
@@ -384,7 +427,8 @@ def record_answer(
 
     The first save of an answer is revision 1; each later change adds a revision and adds the
     time spent to the answer's time on case. Submitting the same values again changes nothing.
-    Changing a finished case needs a study that allows revisits.
+    Changing a finished case needs a study that allows revisits, and a case whose truth the
+    reader has seen (practice, per-case or end feedback) cannot change at all.
 
     Each kind of write is one statement for all of the case's questions, so a save costs the
     same six round trips however many questions the case asks (benchmarks/bench_answer_store.py).
@@ -416,16 +460,16 @@ def record_answer(
             raise ReadingError("Please answer: " + "; ".join(missing))
 
         # The lock: every save of this reader's case waits here for the one before it, and
-        # learns whether the case was finished only once it holds the lock.
-        completed_at = session.execute(
+        # learns whether the case was finished, or its truth shown, only once it holds the lock.
+        completed_at, truth_shown_at = session.execute(
             update(Assignment)
             .where(Assignment.id == assignment.id)
             .values(
                 shown_at=func.coalesce(Assignment.shown_at, now - timedelta(seconds=time_on_case_s))
             )
-            .returning(Assignment.completed_at)
+            .returning(Assignment.completed_at, Assignment.truth_shown_at)
             .execution_options(synchronize_session=False)
-        ).scalar_one()
+        ).one()
         written = _save_answers(
             session,
             [
@@ -442,8 +486,10 @@ def record_answer(
                 for qid, value in cleaned.items()
             ],
         )
+        # Raising rolls the whole transaction back, the answers just written included.
+        if written and truth_shown_at is not None:
+            raise AnswersFinalError(ANSWERS_FINAL)
         if written and completed_at is not None and not study.allow_revisit:
-            # Raising rolls the whole transaction back, the answers just written included.
             raise RevisitNotAllowedError(
                 "This case is finished and this study does not allow changing answers."
             )
@@ -547,7 +593,9 @@ def _given(session: Session, reader_id: int, case_ids: Sequence[int]) -> dict[in
 
 def case_feedback(engine: Engine, reader_id: int, public_id: str) -> list[AnswerFeedback]:
     """The truth next to the reader's answers for one case: practice cases always, study cases
-    in a study with feedback after each case, or at the end once the reader has finished."""
+    in a study with feedback after each case, or at the end once the reader has finished.
+
+    From then on the reader's answers to the case are final."""
     with transaction(engine) as session:
         reader = _reader(session, reader_id)
         study = reader.study
@@ -566,13 +614,15 @@ def case_feedback(engine: Engine, reader_id: int, public_id: str) -> list[Answer
         )
         if not allowed:
             raise ReadingError("This study does not show the answers.")
+        if assignment.truth_shown_at is None:
+            assignment.truth_shown_at = utcnow()
         given = _given(session, reader.id, [case.id])[case.id]
         return [line for _, line in _feedback(case, study.questions, given)]
 
 
 def reader_score(engine: Engine, reader_id: int) -> ReaderScore:
     """An educational study's result for a reader who has finished: per question and per case,
-    practice cases left out."""
+    practice cases left out. Showing it shows every case's truth: all answers become final."""
     with transaction(engine) as session:
         reader = _reader(session, reader_id)
         study = reader.study
@@ -586,6 +636,10 @@ def reader_score(engine: Engine, reader_id: int) -> ReaderScore:
             .where(Assignment.reader_id == reader.id, Case.practice.is_(False))
             .order_by(Assignment.position)
         ).all()
+        now = utcnow()
+        for assignment in assignments:
+            if assignment.truth_shown_at is None:
+                assignment.truth_shown_at = now
         given = _given(session, reader.id, [a.case_id for a in assignments])
         tally: dict[int, list[int]] = {q.id: [0, 0] for q in study.questions}
         cases = []

@@ -28,11 +28,19 @@ from scipy import stats
 from sqlalchemy import Engine, select
 
 from study.db import transaction
-from study.design import QuestionInfo, StudySummary, list_studies, study_questions
+from study.design import (
+    QuestionInfo,
+    StudyEventInfo,
+    StudySummary,
+    list_studies,
+    study_history,
+    study_questions,
+)
 from study.imaging.errors import VTTError
-from study.models import Asset, Case, CaseAsset, Reader, Study
+from study.models import Asset, Case, CaseAsset, Reader, ReaderKind, Study, StudyAction
 from study.reading import Viewport
 from study.rendering import render_viewport
+from study.simulate import is_simulated
 from study.stats import StatsError
 from study.stats.agreement import group_agreement, intra_reader_agreement, pairwise_agreement
 from study.stats.likert import likert_distribution, likert_real_vs_synthetic, likert_summary
@@ -91,6 +99,7 @@ class ReaderDescription:
     alias: str
     experience_years: float | None
     specialty: str
+    kind: ReaderKind = ReaderKind.PERSON
 
 
 @dataclass(frozen=True)
@@ -107,6 +116,12 @@ class StudyContext:
     readers: tuple[ReaderDescription, ...]
     cases: pd.DataFrame  # kind, sequence, origin, lesion, practice, repeat, cases
     questions: tuple[QuestionInfo, ...]
+    history: tuple[StudyEventInfo, ...] = ()
+
+    @property
+    def simulated(self) -> bool:
+        """The answers were made by simulated readers (`study.simulate`), not by people."""
+        return is_simulated(self.settings)
 
 
 def find_study(engine: Engine, key: str) -> StudySummary:
@@ -131,7 +146,7 @@ def study_context(engine: Engine, study_id: int) -> StudyContext:
         if study is None:
             raise ReportError(f"there is no study with id {study_id}")
         readers = tuple(
-            ReaderDescription(r.alias, r.experience_years, r.specialty)
+            ReaderDescription(r.alias, r.experience_years, r.specialty, ReaderKind(r.kind))
             for r in session.scalars(
                 select(Reader).where(Reader.study_id == study_id).order_by(Reader.alias)
             )
@@ -167,6 +182,7 @@ def study_context(engine: Engine, study_id: int) -> StudyContext:
         readers=readers,
         cases=composition,
         questions=tuple(study_questions(engine, study_id)),
+        history=tuple(study_history(engine, study_id)),
     )
 
 
@@ -530,7 +546,8 @@ def build_report(
         notes["likert"] = "the study asks no realism (Likert) question"
     return StudyReport(
         filters=filters,
-        answers=len(tidy),
+        # Practice answers are not analysed, so they are not counted either.
+        answers=int((~tidy["practice"].astype(bool)).sum()),
         readers=tuple(sorted(tidy["reader"].dropna().astype(str).unique())),
         per_reader=per_reader,
         subgroups=subgroups,
@@ -666,28 +683,117 @@ def _blocks_text(settings: Mapping[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def methods_text(context: StudyContext, answered: Collection[str] = ()) -> list[str]:
-    """The methods section as paragraphs an author can adapt: readers (those in `answered`,
-    all of the study's when empty), cases, design, questions, statistics."""
+def _readers_text(context: StudyContext, answered: Collection[str]) -> str:
     readers = [r for r in context.readers if r.alias in answered] or list(context.readers)
+    people = [r for r in readers if r.kind == ReaderKind.PERSON]
+    visitors = len(readers) - len(people)
     described = []
-    for reader in readers:
+    for reader in people:
         details = []
         if reader.experience_years is not None:
             details.append(f"{reader.experience_years:g} years")
         if reader.specialty:
             details.append(reader.specialty)
         described.append(reader.alias + (f" ({', '.join(details)})" if details else ""))
-    years = [r.experience_years for r in readers if r.experience_years is not None]
+    years = [r.experience_years for r in people if r.experience_years is not None]
     experience = (
         f" Their experience ranged from {min(years):g} to {max(years):g} years."
         if len(years) > 1
         else ""
     )
-    readers_text = (
-        f"Readers. {_count(len(readers), 'reader')} read the cases blind to their origin: "
-        f"{', '.join(described)}.{experience}"
+    if context.simulated:
+        return (
+            f"Readers. The answers are simulated: {_count(len(people), 'simulated reader')} "
+            f"({', '.join(r.alias for r in people)}) answered with VTT Studio's signal-detection "
+            "model of a reader (study/simulate.py). No person read this study; its results "
+            "only show what the analysis looks like."
+        )
+    text = "Readers. "
+    if people:
+        text += (
+            f"{_count(len(people), 'reader')} read the cases blind to their origin: "
+            f"{', '.join(described)}.{experience}"
+        )
+    if visitors:
+        text += (
+            (" " if people else "")
+            + f"{_count(visitors, 'anonymous visitor')} signed in with the study's public code "
+            "and read it blind to the origin of its images, each in a reading of their own."
+        )
+    return text
+
+
+def _history_text(context: StudyContext) -> str:
+    reopened = [e for e in context.history if e.action == StudyAction.REOPENED]
+    if not reopened:
+        return ""
+    times = "; ".join(
+        f"{e.at:%Y-%m-%d}"
+        + (f" by {e.actor}" if e.actor else "")
+        + (f" ({e.note})" if e.note else "")
+        for e in reopened
     )
+    return f" The study was closed and reopened: {times}."
+
+
+# The statistics paragraph, one sentence per analysis, with what shows that it was made.
+_ANALYSES: tuple[tuple[Callable[[StudyReport], bool], str], ...] = (
+    (
+        lambda r: not r.per_reader.empty,
+        "Accuracy, sensitivity, specificity, PPV and NPV are given per reader and pooled, with "
+        "the positive class named in every table (synthetic for real-or-synthetic questions, "
+        "lesion for lesion questions), with Wilson 95% score intervals; accuracy also with the "
+        "Clopper-Pearson exact interval and an exact two-sided binomial test against 0.5. Pooled "
+        "figures count every reading as independent. Signal detection: d' and criterion c with "
+        "the 1/(2N) correction for rates of 0 and 1.",
+    ),
+    (
+        lambda r: not (r.agreement_pairs.empty and r.agreement_groups.empty),
+        "Agreement: Cohen's kappa for every pair of readers (linearly weighted for ordinal "
+        "ratings) and Fleiss' kappa.",
+    ),
+    (
+        lambda r: not r.agreement_intra.empty,
+        "Intra-reader agreement: Cohen's kappa between the two readings of repeated cases.",
+    ),
+    (
+        lambda r: not r.likert_summary.empty,
+        "Realism ratings (Likert 1-5): distributions for real and synthetic images, the "
+        "Mann-Whitney U test, and means with percentile bootstrap intervals.",
+    ),
+    (
+        lambda r: not r.auc.empty,
+        "ROC: each real/synthetic call and its confidence c (1-5) give an ordinal score (c when "
+        "called synthetic, -c when called real); empirical AUC per reader with the DeLong "
+        "interval.",
+    ),
+    (
+        lambda r: r.mrmc is not None,
+        "Multi-reader multi-case: the Obuchowski-Rockette method with jackknife covariances and "
+        "Hillis denominator degrees of freedom (random readers and cases), the readers' mean AUC "
+        "with its single-treatment interval and a t test against 0.5.",
+    ),
+    (
+        lambda r: not r.lesion_by_origin.empty,
+        "Lesion identification on real versus synthetic images: the difference in accuracy with "
+        "Newcombe's hybrid score interval.",
+    ),
+)
+
+
+def _statistics_text(report: StudyReport | None) -> str:
+    """The analyses behind the tables `report` has (every analysis without a report)."""
+    made = [text for ran, text in _ANALYSES if report is None or ran(report)]
+    if not made:
+        return "Statistics. None of the analyses could be made of these answers yet."
+    return "Statistics. " + " ".join(made)
+
+
+def methods_text(context: StudyContext, report: StudyReport | None = None) -> list[str]:
+    """The methods section as paragraphs an author can adapt: readers (those who answered in
+    `report`; all of the study's without one), cases, design, questions, and the statistics
+    of the analyses `report` holds (every analysis without one)."""
+    readers_text = _readers_text(context, report.readers if report else ())
 
     cases = context.cases
     main = cases[~cases["practice"] & ~cases["repeat"]]
@@ -718,7 +824,8 @@ def methods_text(context: StudyContext, answered: Collection[str] = ()) -> list[
             else ""
         )
         + (
-            f"{_count(practice, 'practice case')} came first and are not analysed. "
+            f"{_count(practice, 'practice case')}, with the right answers shown after each, "
+            "came first and are not analysed. "
             if practice
             else "There were no practice cases. "
         )
@@ -731,39 +838,27 @@ def methods_text(context: StudyContext, answered: Collection[str] = ()) -> list[
         + "Each reader saw the cases in an order of their own, shuffled with a seeded random "
         f"generator (study seed {context.seed}); "
         + (
-            "readers could go back and change answers. "
-            if context.allow_revisit
-            else "answers could not be changed once a case was finished. "
+            "answers could not be changed once a case was finished. "
+            if not context.allow_revisit
+            else "readers could go back and change answers. "
+            if context.feedback == "none"
+            else "readers could go back and change answers until they saw the truth; answers "
+            "were final from then on, so no answer was given knowing the truth. "
         )
         + (
             "Readers saw no feedback on their answers while reading."
             if context.feedback == "none"
-            else f"Feedback on answers: {context.feedback.replace('_', ' ')}."
+            else "Readers saw the truth and their score after the last case."
+            if context.feedback == "at_end"
+            else "Readers saw the truth after each case."
         )
+        + _history_text(context)
     )
     questions_text = "Questions. " + " ".join(
         f"'{q.spec.wording}'" + (f" ({' / '.join(q.spec.options)})" if q.spec.options else "") + "."
         for q in context.questions
     )
-    statistics_text = (
-        "Statistics. Accuracy, sensitivity, specificity, PPV and NPV are given per reader and "
-        "pooled, with the positive class named in every table (synthetic for real-or-synthetic "
-        "questions, lesion for lesion questions), with Wilson 95% score intervals; accuracy also "
-        "with the Clopper-Pearson exact interval and an exact two-sided binomial test against "
-        "0.5. Pooled figures count every reading as independent. Signal detection: d' and "
-        "criterion c with the 1/(2N) correction for rates of 0 and 1. Agreement: Cohen's kappa "
-        "for every pair of readers (linearly weighted for ordinal ratings), Fleiss' kappa, and "
-        "intra-reader agreement on repeated cases. Realism ratings (Likert 1-5): distributions "
-        "for real and synthetic images, the Mann-Whitney U test, and means with percentile "
-        "bootstrap intervals. ROC: each real/synthetic call and its confidence c (1-5) give an "
-        "ordinal score (c when called synthetic, -c when called real); empirical AUC per reader "
-        "with the DeLong interval. Multi-reader multi-case: the Obuchowski-Rockette method with "
-        "jackknife covariances and Hillis denominator degrees of freedom (random readers and "
-        "cases), the readers' mean AUC with its single-treatment interval and a t test against "
-        "0.5. Lesion identification on real versus synthetic images: the difference in accuracy "
-        "with Newcombe's hybrid score interval."
-    )
-    return [readers_text, cases_text, design_text, questions_text, statistics_text]
+    return [readers_text, cases_text, design_text, questions_text, _statistics_text(report)]
 
 
 # --- thumbnails for analysts --------------------------------------------------------------

@@ -39,8 +39,21 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "VTT_PUBLIC_URL",
-        "http://localhost:8501",
-        "Address readers open; personal links are <VTT_PUBLIC_URL>/?code=...",
+        "",
+        "Address readers open; personal links are <VTT_PUBLIC_URL>/?code=... Empty means the "
+        "address the coordinator's browser is using (the Readers page warns when the two "
+        "differ).",
+    ),
+    Setting(
+        "VTT_SESSION_HOURS",
+        "12",
+        "How long a sign-in lasts in a browser (across reloads and tabs) before signing in again.",
+    ),
+    Setting(
+        "VTT_VISITOR_IDLE_HOURS",
+        "24",
+        "Anonymous visitors of a study with a public code (the demo) who stop before the end "
+        "are removed, with their answers, after this many idle hours.",
     ),
     Setting("VTT_RENDER_SIZE", "256", "Pixel size of the square display render of every image."),
     Setting(

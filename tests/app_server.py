@@ -1,4 +1,5 @@
-"""`streamlit run app.py` as a test fixture: the real server, on a free port of this machine.
+"""`streamlit run server.py` (the app as `make run` serves it) as a test fixture: the real
+server, on a free port of this machine.
 
 Importable from every test folder (tests/ is on sys.path through tests/conftest.py).
 """
@@ -28,7 +29,8 @@ def free_port() -> int:
 
 
 class AppServer:
-    """`streamlit run app.py` on a free port; `kill()` ends it with SIGKILL, as a crash would."""
+    """`streamlit run server.py` on a free port; `kill()` ends it with SIGKILL, as a crash
+    would."""
 
     def __init__(self, env: Mapping[str, str], log: Path) -> None:
         self.env = dict(env)
@@ -47,14 +49,15 @@ class AppServer:
             **os.environ,
             **self.env,
             "VTT_ADMIN_PASSWORD": "app-server-test-password",
-            "VTT_PUBLIC_URL": self.url,
+            # Personal links take the address the browser uses.
+            "VTT_PUBLIC_URL": "",
         }
         with self.log.open("a") as log:
             self.process = subprocess.Popen(
                 [
                     str(STREAMLIT),
                     "run",
-                    "app.py",
+                    "server.py",
                     "--server.headless",
                     "true",
                     "--server.port",

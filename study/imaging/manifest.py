@@ -16,7 +16,8 @@ picture it records which slice the picture shows. Enumerations are read case-ins
 (with aliases such as t2, hbv, high-b, yes/no) and stored canonical.
 
 Every problem of every row is collected into one ManifestError, one line per problem:
-``<manifest>: line <n>: <file>: <problem>``.
+``<manifest>: line <n>: <file>: <problem>``. Given `shown` (an upload unpacked on the server),
+messages name the manifest and its files as the user knows them, never the server's folder.
 """
 
 from __future__ import annotations
@@ -32,7 +33,13 @@ from typing import TypeVar
 import numpy as np
 
 from study.imaging.canonical import as_canonical, read_canonical
-from study.imaging.errors import ImagingError, ManifestError, one_line
+from study.imaging.errors import (
+    ImagingError,
+    ManifestError,
+    ShownPaths,
+    file_problems,
+    one_line,
+)
 from study.imaging.load import PICTURE_SUFFIXES, load_slices, validate_slice_spec
 from study.imaging.normalise import normalise
 from study.imaging.types import (
@@ -100,14 +107,18 @@ class ManifestSlice:
 
 @dataclass(frozen=True)
 class _Problem:
+    """A problem on `line`; `text` starts with the line, the manifest is named when raised."""
+
     line: int
     text: str
 
 
-def read_manifest(path: Path, *, allow_absolute: bool = True) -> list[ManifestRow]:
+def read_manifest(
+    path: Path, *, allow_absolute: bool = True, shown: ShownPaths | None = None
+) -> list[ManifestRow]:
     """Every row of the manifest at `path`, validated; ManifestError lists all problems."""
-    rows, problems = _parse_manifest(path, allow_absolute)
-    _raise_if_any(problems)
+    rows, problems = _parse_manifest(path, allow_absolute, shown)
+    _raise_if_any(path, problems, shown)
     return rows
 
 
@@ -117,13 +128,14 @@ def load_manifest(
     allow_absolute: bool = True,
     progress: Callable[[int, int], None] | None = None,
     max_pixels: int | None = None,
+    shown: ShownPaths | None = None,
 ) -> list[ManifestSlice]:
     """Every 2D slice of every row, canonical (normalised unless intensity=canonical).
 
     All rows are read and loaded before anything is returned; the problems of all of them are
     raised together. `progress(done_rows, total_rows)` follows the loading.
     """
-    rows, problems = _parse_manifest(path, allow_absolute)
+    rows, problems = _parse_manifest(path, allow_absolute, shown)
     loaded: list[ManifestSlice] = []
     if progress:
         progress(0, len(rows))
@@ -131,17 +143,17 @@ def load_manifest(
         try:
             loaded.extend(_load_row(row, max_pixels))
         except ImagingError as e:
-            problems.append(_Problem(row.line, f"{path}: line {row.line}: {e}"))
+            problems.append(_Problem(row.line, f"line {row.line}: {e}"))
         if progress:
             progress(done, len(rows))
-    _raise_if_any(problems)
+    _raise_if_any(path, problems, shown)
     return loaded
 
 
-def _raise_if_any(problems: list[_Problem]) -> None:
+def _raise_if_any(path: Path, problems: list[_Problem], shown: ShownPaths | None) -> None:
     if problems:
         ordered = sorted(problems, key=lambda p: p.line)
-        raise ManifestError("\n".join(p.text for p in ordered))
+        raise ManifestError(file_problems(path, (p.text for p in ordered), shown))
 
 
 def _load_row(row: ManifestRow, max_pixels: int | None) -> list[ManifestSlice]:
@@ -172,21 +184,25 @@ def _load_row(row: ManifestRow, max_pixels: int | None) -> list[ManifestSlice]:
     return out
 
 
-def _parse_manifest(path: Path, allow_absolute: bool) -> tuple[list[ManifestRow], list[_Problem]]:
+def _parse_manifest(
+    path: Path, allow_absolute: bool, shown: ShownPaths | None
+) -> tuple[list[ManifestRow], list[_Problem]]:
     """The valid rows and the problems of all others (and of the header)."""
-    text = _read_text(path)
+    text = _read_text(path, shown)
     records = csv.reader(io.StringIO(text))
     try:
         header = next(records, None)
     except csv.Error as e:
-        raise ManifestError(f"{path}: line 1: the header is not valid CSV ({one_line(e)})") from e
+        problem = f"line 1: the header is not valid CSV ({one_line(e)})"
+        raise ManifestError(file_problems(path, [problem], shown)) from e
     if header is None or not any(cell.strip() for cell in header):
-        raise ManifestError(
-            f"{path}: line 1: the manifest is empty; write a header "
-            f"({', '.join(REQUIRED_COLUMNS)}) and one row per image"
+        problem = (
+            f"line 1: the manifest is empty; write a header ({', '.join(REQUIRED_COLUMNS)}) "
+            "and one row per image"
         )
+        raise ManifestError(file_problems(path, [problem], shown))
     columns = [cell.strip().lower() for cell in header]
-    problems = _header_problems(path, columns)
+    problems = _header_problems(columns)
     if problems:
         return [], problems
     rows: list[ManifestRow] = []
@@ -203,7 +219,7 @@ def _parse_manifest(path: Path, allow_absolute: bool) -> tuple[list[ManifestRow]
                 problems.append(
                     _Problem(
                         line,
-                        f"{path}: line {line}: {file or '(no path)'}: has {len(cells)} fields, "
+                        f"line {line}: {file or '(no path)'}: has {len(cells)} fields, "
                         f"the header has {len(columns)}; quote fields that contain commas",
                     )
                 )
@@ -215,53 +231,53 @@ def _parse_manifest(path: Path, allow_absolute: bool) -> tuple[list[ManifestRow]
                 rows.append(row)
     except csv.Error as e:
         problems.append(
-            _Problem(
-                records.line_num, f"{path}: line {records.line_num}: not valid CSV ({one_line(e)})"
-            )
+            _Problem(records.line_num, f"line {records.line_num}: not valid CSV ({one_line(e)})")
         )
     if seen_rows == 0 and not problems:
         problems.append(
-            _Problem(1, f"{path}: line 1: the manifest has a header but no rows; add one per image")
+            _Problem(1, "line 1: the manifest has a header but no rows; add one per image")
         )
     return rows, problems
 
 
-def _read_text(path: Path) -> str:
+def _read_text(path: Path, shown: ShownPaths | None) -> str:
     try:
         data = path.read_bytes()
     except FileNotFoundError as e:
-        raise ManifestError(f"{path}: the manifest does not exist; check the path") from e
+        problem = "the manifest does not exist; check the path"
+        raise ManifestError(file_problems(path, [problem], shown)) from e
     except OSError as e:
-        raise ManifestError(f"{path}: the manifest cannot be read ({e.strerror})") from e
+        problem = f"the manifest cannot be read ({e.strerror})"
+        raise ManifestError(file_problems(path, [problem], shown)) from e
     try:
         # utf-8-sig: spreadsheet programs put a byte-order mark before the header.
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise ManifestError(
-            f"{path}: the manifest is not UTF-8 text ({e.reason} at byte {e.start}); "
-            "save it as CSV UTF-8"
-        ) from e
+        problem = (
+            f"the manifest is not UTF-8 text ({e.reason} at byte {e.start}); save it as CSV UTF-8"
+        )
+        raise ManifestError(file_problems(path, [problem], shown)) from e
 
 
-def _header_problems(path: Path, columns: list[str]) -> list[_Problem]:
+def _header_problems(columns: list[str]) -> list[_Problem]:
     problems = []
     for column in REQUIRED_COLUMNS:
         if column not in columns:
             problems.append(
                 _Problem(
                     1,
-                    f"{path}: line 1: missing required column {column!r}; the header needs "
+                    f"line 1: missing required column {column!r}; the header needs "
                     f"{', '.join(REQUIRED_COLUMNS)}",
                 )
             )
     for column in sorted({c for c in columns if columns.count(c) > 1}):
-        problems.append(_Problem(1, f"{path}: line 1: column {column!r} appears more than once"))
+        problems.append(_Problem(1, f"line 1: column {column!r} appears more than once"))
     for number, column in enumerate(columns, start=1):
         if not column:
             problems.append(
                 _Problem(
                     1,
-                    f"{path}: line 1: column {number} has no name; name it or remove it "
+                    f"line 1: column {number} has no name; name it or remove it "
                     "(a trailing comma makes an empty column)",
                 )
             )
@@ -269,8 +285,7 @@ def _header_problems(path: Path, columns: list[str]) -> list[_Problem]:
             problems.append(
                 _Problem(
                     1,
-                    f"{path}: line 1: unknown column {column!r}; known columns are "
-                    f"{', '.join(COLUMNS)}",
+                    f"line 1: unknown column {column!r}; known columns are {', '.join(COLUMNS)}",
                 )
             )
     return problems
@@ -354,7 +369,7 @@ def _attempt(problems: list[str], prefix: str, parse: Callable[[], _T]) -> _T | 
 def _parse_row(
     manifest: Path, line: int, values: dict[str, str], allow_absolute: bool
 ) -> tuple[ManifestRow | None, list[_Problem]]:
-    prefix = f"{manifest}: line {line}: {values['path'] or '(no path)'}: "
+    prefix = f"line {line}: {values['path'] or '(no path)'}: "
     problems: list[str] = []
     path = _attempt(problems, prefix, lambda: _resolve(manifest, values["path"], allow_absolute))
     origin = _attempt(problems, prefix, lambda: parse_origin(values["origin"]))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import struct
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -17,6 +18,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+ICON = (Path(__file__).resolve().parents[2] / "data" / "icon.png").read_bytes()
 
 
 def png_chunk_types(data: bytes) -> set[bytes]:
@@ -37,6 +39,7 @@ def settle(page) -> None:
 def test_reader_completes_the_study_blind(seeded_study, app_url, browser):
     received: list[str] = []
     pngs: list[bytes] = []
+    wire: list[tuple[str | None, str | None, int]] = []  # (encoding, length header, body length)
     context = browser.new_context()
     # Generous: the first script run imports the whole app, slow on a busy two-core machine.
     context.set_default_timeout(90_000)
@@ -48,8 +51,16 @@ def test_reader_completes_the_study_blind(seeded_study, app_url, browser):
         except Exception:  # redirects and aborted requests have no body
             return
         received.append(body.decode("latin-1"))
-        if "/media/" in response.url and body.startswith(PNG_SIGNATURE):
+        # Case images (the app's own icon is also a PNG under /media/).
+        if "/media/" in response.url and body.startswith(PNG_SIGNATURE) and body != ICON:
             pngs.append(body)
+            wire.append(
+                (
+                    response.headers.get("content-encoding"),
+                    response.headers.get("content-length"),
+                    len(body),
+                )
+            )
 
     page.on("response", keep_body)
     page.on(
@@ -113,5 +124,10 @@ def test_reader_completes_the_study_blind(seeded_study, app_url, browser):
     for attribute in re.findall(r'(?:src|alt|id|data-testid|key)="([^"]*)"', pages):
         assert not re.search(r"real|synth", attribute, re.IGNORECASE), attribute
     assert pngs and all(png_chunk_types(png) <= {b"IHDR", b"IDAT", b"IEND"} for png in pngs)
+    # Real and synthetic images of every content arrive with the same number of bytes: the
+    # file size, visible in the browser's developer tools, tells nothing.
+    assert len({len(png) for png in pngs}) == 1, sorted({len(png) for png in pngs})
+    # ... and cross the wire as they are (not re-compressed on the way).
+    assert all(encoding is None and int(length) == size for encoding, length, size in wire), wire
     for url in media:
         assert not re.search(r"real|synth", url, re.IGNORECASE), url

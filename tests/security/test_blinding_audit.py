@@ -1,5 +1,6 @@
-"""Blinding beyond the DOM: display renders of real and synthetic images are alike in size, mode
-and metadata, and the blinding audit flags trivial cues (brightness, file size) but not chance."""
+"""Blinding beyond the DOM: display renders of real and synthetic images are alike in size, mode,
+metadata and byte length, and the blinding audit flags trivial cues (brightness), pooled and
+within each sequence, but not chance."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -27,6 +29,7 @@ from study.blinding import (
 )
 from study.db import transaction
 from study.design import SingleBlock, StudyPlan, create_study
+from study.imaging.render import render_png
 from study.imaging.types import Sequence
 from study.importer import import_manifest
 from study.models import Asset
@@ -108,6 +111,8 @@ def assert_alike(pngs: dict[str, list[bytes]], size: int) -> None:
     assert set(pngs) == {"real", "synthetic"}
     every = [png for group in pngs.values() for png in group]
     assert len({ihdr(png) for png in every}) == 1
+    # A browser's developer tools show each image's length: it must not follow the content.
+    assert len({len(png) for png in every}) == 1
     for png in every:
         assert chunk_types(png) == [b"IHDR", b"IDAT", b"IEND"]
         with Image.open(io.BytesIO(png)) as image:
@@ -197,15 +202,24 @@ def phantom(rng: np.random.Generator, *, brightness: float = 1.0, grain: float =
 
 
 def import_phantoms(
-    engine, store: AssetStore, folder: Path, *, n: int, seed: int, **synthetic_cue: float
+    engine,
+    store: AssetStore,
+    folder: Path,
+    *,
+    n: int,
+    seed: int,
+    sequence: str = "T2W",
+    real_cue: dict[str, float] | None = None,
+    **synthetic_cue: float,
 ) -> None:
-    """`n` real images (from n/3 patients) and `n` synthetic ones, imported like any others."""
+    """`n` real images (from n/3 patients) and `n` synthetic ones of `sequence`, imported like
+    any others; `real_cue` and `synthetic_cue` are the phantom's options per origin."""
     rng = np.random.default_rng(seed)
     folder.mkdir(exist_ok=True)
     rows = []
     for origin in ("real", "synthetic"):
         for i in range(n):
-            cue = synthetic_cue if origin == "synthetic" else {}
+            cue = synthetic_cue if origin == "synthetic" else real_cue or {}
             levels = np.round(phantom(rng, **cue) * 65535).astype(np.uint16)
             name = f"{origin}-{seed}-{i}.png"
             Image.fromarray(levels).save(folder / name)
@@ -213,7 +227,7 @@ def import_phantoms(
                 {
                     "path": name,
                     "origin": origin,
-                    "sequence": "T2W",
+                    "sequence": sequence,
                     "lesion": str(i % 2),
                     "patient_id": f"P{seed}-{i // 3}" if origin == "real" else "",
                     "intensity": "canonical",
@@ -227,39 +241,110 @@ def small_renders(monkeypatch):
     monkeypatch.setenv("VTT_RENDER_SIZE", str(RENDER_SIZE))
 
 
+def verdicts(result) -> dict[str, Verdict]:
+    return {s.scope: s.verdict for s in (result.pooled, *result.by_sequence)}
+
+
 @pytest.mark.slow
 def test_no_warning_when_real_and_synthetic_come_from_one_distribution(
     app_engine, store, tmp_path, small_renders
 ):
     import_phantoms(app_engine, store, tmp_path / "same", n=30, seed=11)
     result = audit_assets(app_engine, store, permutations=100)
-    assert (result.n_real, result.n_synthetic) == (30, 30)
+    pooled = result.pooled
+    assert (pooled.n_real, pooled.n_synthetic) == (30, 30)
     assert result.verdict == Verdict.NO_CUE and not result.warning
-    assert result.p_value >= 0.05
-    assert result.ci[0] < 0.5 < result.ci[1]
-    assert "No trivial cue" in result.message
-    assert [s.name for s in result.features] == list(FEATURE_NAMES)
+    assert verdicts(result) == {"all sequences": Verdict.NO_CUE, "T2W": Verdict.NO_CUE}
+    assert pooled.p_value >= 0.05
+    assert pooled.ci[0] < 0.5 < pooled.ci[1]
+    assert "no trivial cue" in result.message
+    assert [s.name for s in pooled.features] == list(FEATURE_NAMES)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("cue", "telling_feature"),
-    [({"brightness": 1.5}, "mean gray level"), ({"grain": 0.03}, "file size (bytes)")],
-    ids=["brighter", "larger files"],
+    ("cue", "telling_feature", "higher"),
+    [
+        ({"brightness": 1.5}, "mean gray level", True),
+        # Noise lifts the black background above 0.
+        ({"grain": 0.03}, "black pixel share", False),
+    ],
+    ids=["brighter", "grainier"],
 )
 def test_warning_when_synthetic_images_carry_a_trivial_cue(
-    app_engine, store, tmp_path, small_renders, cue, telling_feature
+    app_engine, store, tmp_path, small_renders, cue, telling_feature, higher
 ):
     import_phantoms(app_engine, store, tmp_path / "cue", n=30, seed=12, **cue)
     result = audit_assets(app_engine, store, permutations=100)
+    pooled = result.pooled
     assert result.verdict == Verdict.CUE_FOUND and result.warning
-    assert result.p_value < 0.05 and result.ci[0] > 0.5 and result.auc > 0.75
-    by_name = {s.name: s for s in result.features}
-    assert by_name[telling_feature].auc > 0.75
-    assert by_name[telling_feature].synthetic_mean > by_name[telling_feature].real_mean
-    assert "separa" in result.message or "apart" in result.message
+    assert pooled.p_value < 0.05 and pooled.ci[0] > 0.5 and pooled.auc > 0.75
+    by_name = {s.name: s for s in pooled.features}
+    telling = by_name[telling_feature]
+    assert (telling.auc if higher else 1 - telling.auc) > 0.75
+    assert (telling.synthetic_mean > telling.real_mean) == higher
+    # Grain used to make the compressed PNGs longer; the uncompressed renders are all alike.
+    size = by_name["file size (bytes)"]
+    assert (size.real_mean, size.synthetic_mean, size.auc) == (4228, 4228, 0.5)
+    assert "apart" in result.message
     figure = audit_figure(result)
-    assert len(figure.data) == 3
+    # The pooled and T2W ROC curves, the chance line, and a feature bar chart per scope.
+    assert len(figure.data) == 5
+
+
+def import_mirrored_cue(engine, store: AssetStore, folder: Path) -> None:
+    """Synthetic T2W brighter than real T2W, synthetic ADC darker than real ADC (18 images of
+    each origin per sequence): pooled, both origins hold the same mix of bright and dark images.
+    And 3 + 3 DWI images without a cue."""
+    import_phantoms(engine, store, folder / "t2w", n=18, seed=21, brightness=2.0)
+    import_phantoms(
+        engine, store, folder / "adc", n=18, seed=22, sequence="ADC", real_cue={"brightness": 2.0}
+    )
+    import_phantoms(engine, store, folder / "dwi", n=3, seed=23, sequence="DWI")
+
+
+def test_a_cue_within_each_sequence_warns_even_when_it_cancels_out_pooled(
+    app_engine, store, tmp_path, small_renders
+):
+    import_mirrored_cue(app_engine, store, tmp_path)
+
+    result = audit_assets(app_engine, store, permutations=40)
+
+    assert verdicts(result) == {
+        "all sequences": Verdict.NO_CUE,
+        "T2W": Verdict.CUE_FOUND,
+        "ADC": Verdict.CUE_FOUND,
+        "DWI": Verdict.TOO_FEW,
+    }
+    assert result.warning and result.verdict == Verdict.CUE_FOUND
+    assert [s.scope for s in result.separating] == ["T2W", "ADC"]
+    assert "Within T2W, a classifier" in result.message
+    assert "Within ADC, a classifier" in result.message
+    t2w, adc, dwi = result.by_sequence
+    assert (t2w.n_real, t2w.n_synthetic, t2w.auc > 0.9, t2w.ci[0] > 0.5) == (18, 18, True, True)
+    assert adc.auc > 0.85 and adc.p_value < 0.05
+    assert dwi.auc is None and "Within DWI" in dwi.message
+    assert "3 real and 3 synthetic" in dwi.message
+    assert len(audit_figure(result).data) == 7
+
+
+def test_a_clean_library_of_several_sequences_does_not_warn(
+    app_engine, store, tmp_path, small_renders
+):
+    import_phantoms(app_engine, store, tmp_path / "t2w", n=12, seed=31)
+    import_phantoms(app_engine, store, tmp_path / "adc", n=12, seed=32, sequence="ADC")
+    import_phantoms(app_engine, store, tmp_path / "dwi", n=3, seed=33, sequence="DWI")
+
+    result = audit_assets(app_engine, store, permutations=40)
+
+    assert verdicts(result) == {
+        "all sequences": Verdict.NO_CUE,
+        "T2W": Verdict.NO_CUE,
+        "ADC": Verdict.NO_CUE,
+        "DWI": Verdict.TOO_FEW,
+    }
+    assert not result.warning and result.separating == ()
+    assert result.message.endswith("Too few images to check these sequences on their own: DWI.")
 
 
 def test_the_audit_is_seeded(app_engine, store, tmp_path, small_renders):
@@ -273,23 +358,39 @@ def test_a_study_audits_only_its_own_images_and_too_few_is_said(
 ):
     import_phantoms(engine, store, tmp_path / "few", n=3, seed=14)
     result = audit_assets(engine, store)
-    assert result.verdict == Verdict.TOO_FEW and result.auc is None and not result.warning
+    assert result.verdict == Verdict.TOO_FEW and result.pooled.auc is None and not result.warning
+    assert verdicts(result) == {"all sequences": Verdict.TOO_FEW, "T2W": Verdict.TOO_FEW}
     assert "3 real and 3 synthetic" in result.message
     study_id = create_study(
         engine, StudyPlan("audit", TEMPLATES["Seed protocol"], (SingleBlock(Sequence.T2W, 4),))
     )
     in_study = audit_assets(engine, store, study_id=study_id)
-    assert in_study.n_real + in_study.n_synthetic == 4
+    assert in_study.pooled.n_real + in_study.pooled.n_synthetic == 4
     with pytest.raises(BlindingAuditError, match="no study with id 999"):
         audit_assets(engine, store, study_id=999)
 
 
-def test_a_missing_display_file_is_named(engine, store, tmp_path, small_renders):
+def test_the_audit_reads_what_readers_receive_not_the_stored_display_file(
+    app_engine, store, tmp_path, small_renders
+):
+    import_phantoms(app_engine, store, tmp_path / "stale", n=2, seed=17)
+    with transaction(app_engine) as session:
+        displays = session.scalars(select(Asset.display_sha256)).all()
+    # A display file of another day's encoder (compressed) or render size must not count.
+    for sha in displays:
+        store.path(sha, ".png").write_bytes(b"stale")
+    features = audit_assets(app_engine, store).pooled.features
+    size = {s.name: s for s in features}["file size (bytes)"]
+    received = len(render_png(np.zeros((8, 8), np.float32), size=RENDER_SIZE))
+    assert size.real_mean == size.synthetic_mean == received
+
+
+def test_a_missing_canonical_file_is_named(engine, store, tmp_path, small_renders):
     import_phantoms(engine, store, tmp_path / "gone", n=2, seed=15)
     with transaction(engine) as session:
-        sha = session.scalars(select(Asset.display_sha256)).first()
-    store.path(sha, ".png").unlink()
-    with pytest.raises(BlindingAuditError, match="missing from the asset store"):
+        sha = session.scalars(select(Asset.canonical_sha256)).first()
+    store.path(sha, ".npy").unlink()
+    with pytest.raises(BlindingAuditError, match=r"canonical image of asset \d+ is missing"):
         audit_assets(engine, store)
 
 
@@ -310,7 +411,7 @@ def test_features_of_a_render():
 def test_the_coordinator_page_runs_the_audit_and_plots_it(
     app_engine, data_dir, admin_password, small_renders, tmp_path
 ):
-    import_phantoms(app_engine, AssetStore(data_dir / "assets"), tmp_path / "app", n=12, seed=16)
+    import_mirrored_cue(app_engine, AssetStore(data_dir / "assets"), tmp_path)
     app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     app.session_state["role"] = "coordinator"
     app.run()
@@ -318,6 +419,21 @@ def test_the_coordinator_page_runs_the_audit_and_plots_it(
     assert not app.exception, app.exception
     next(b for b in app.button if b.label == "Run the audit").click().run()
     assert not app.exception, app.exception
-    assert app.success or app.warning
+    assert not app.success
+    warnings = [w.value for w in app.warning]
+    assert len(warnings) == 2
+    assert warnings[0].startswith("Within T2W, a classifier")
+    assert warnings[1].startswith("Within ADC, a classifier")
     assert app.get("plotly_chart")
-    assert len(app.dataframe) == 1
+    assert len(app.dataframe) == 2
+    scopes = app.dataframe[0].value
+    assert scopes["images"].tolist() == ["all sequences", "T2W", "ADC", "DWI"]
+    assert scopes["verdict"].tolist() == [
+        "no cue found",
+        "real and synthetic are separable",
+        "real and synthetic are separable",
+        "too few images to tell",
+    ]
+    assert scopes[["real", "synthetic"]].values.tolist() == [[39, 39], [18, 18], [18, 18], [3, 3]]
+    assert scopes["permutation p"].iloc[1] < 0.05 and pd.isna(scopes["permutation p"].iloc[3])
+    assert "AUC alone, T2W" in app.dataframe[1].value.columns

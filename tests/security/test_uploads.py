@@ -294,6 +294,8 @@ def test_the_import_page_refuses_bad_uploads_with_a_message(
     assert not app.exception, app.exception
     message = " ".join(e.value for e in app.error)
     assert "Nothing was imported" in message and problem in message
+    # The upload is named as sent, never by the folder it was unpacked into on the server.
+    assert name in message and str(data_dir) not in message
     with transaction(app_engine) as session:
         assert session.scalar(select(func.count()).select_from(Asset)) == 0
     # Nothing is left behind: no unpacked upload, no stored asset, only the database.

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from alembic import command
 from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError, StatementError
 
-from study.db import migrate, transaction
+from study.auth import hash_access_code
+from study.db import alembic_config, migrate, transaction
 from study.imaging.types import Intensity, Origin, Sequence
 from study.models import (
     Answer,
@@ -85,6 +87,31 @@ def test_migration_creates_every_table_and_is_idempotent(engine):
     migrate(engine)
     with engine.connect() as connection:
         assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def test_revision_0003_keeps_every_row_and_gives_the_demo_code_to_the_study(engine):
+    """SQLite alters a table by copying it and dropping the old one; with foreign keys on, that
+    drop would cascade to the children (readers, answers). The shared demo reader's public code
+    moves to its study, and the old reader keeps its answers without a code."""
+    reader_id, case_id, question_id = make_study_with_answerable(engine)
+    with transaction(engine) as session:
+        session.execute(
+            text("UPDATE readers SET code_hash = :code WHERE id = :id"),
+            {"code": hash_access_code("demo"), "id": reader_id},
+        )
+        session.add(
+            Answer(reader_id=reader_id, case_id=case_id, question_id=question_id, value="1")
+        )
+    config = alembic_config(engine)
+    command.downgrade(config, "0002")
+    command.upgrade(config, "head")
+    with transaction(engine) as session:
+        reader = session.get(Reader, reader_id)
+        assert (reader.kind, reader.code_hash) == ("person", None)
+        assert reader.revoked_at is not None
+        assert reader.study.public_code_hash == hash_access_code("demo")
+        assert session.scalar(select(Answer.value).where(Answer.reader_id == reader_id)) == "1"
+        assert session.scalar(select(Case.id).where(Case.id == case_id)) == case_id
 
 
 def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path):

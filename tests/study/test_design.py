@@ -21,16 +21,27 @@ from study.design import (
     close_study,
     create_study,
     delete_study,
+    largest_fitting_cases,
     open_study,
     power_summary,
     remove_question,
+    reopen_study,
     seed_protocol_plan,
     study_composition,
+    study_history,
     study_questions,
     update_question,
 )
 from study.imaging.types import Origin, Sequence
-from study.models import Assignment, Case, CaseKind, QuestionKind, Study, StudyStatus
+from study.models import (
+    Assignment,
+    Case,
+    CaseKind,
+    QuestionKind,
+    Study,
+    StudyAction,
+    StudyStatus,
+)
 from study.questions import TEMPLATES, QuestionError, QuestionSpec, check_question
 from study.readers import add_reader
 from study.stats.proportions import ci_halfwidth, sample_size_accuracy
@@ -187,6 +198,71 @@ def test_practice_and_repeated_cases(engine):
     roles = {row["role"] for row in study_composition(engine, study_id)}
     assert roles == {"study", "practice", "repeat"}
     assert power_summary(engine, study_id).cases == 8
+
+
+def test_practice_cases_show_both_origins_and_both_lesion_states(engine):
+    """The defect: the demo's two practice cases were both real without a lesion."""
+    seed_pool(engine, per_cell=6)
+    for seed in range(8):
+        plan = StudyPlan(
+            f"practice {seed}",
+            TEMPLATES["Seed protocol"],
+            (SingleBlock(Sequence.T2W, 4),),
+            practice_cases=4,
+            seed=seed,
+        )
+        cases = cases_of(engine, create_study(engine, plan))
+        cells = [
+            (c.origin.value, c.lesion) for c in sorted(cases, key=lambda c: c.id) if c.practice
+        ]
+        assert sorted(cells) == [("real", 0), ("real", 1), ("synthetic", 0), ("synthetic", 1)]
+        # The first two already differ in both.
+        assert cells[0][0] != cells[1][0] and cells[0][1] != cells[1][1]
+        delete_study(engine, create_study(engine, StudyPlan("x", plan.questions, plan.blocks)))
+
+
+def test_largest_fitting_cases_is_a_study_the_pool_can_give(engine):
+    """The defect: the builder offered 32 of each, which the demo's pool never gives."""
+    seed_pool(engine, per_cell=5, pairs_per_cell=2)
+    shape = (SingleBlock(Sequence.T2W, 0), SingleBlock(Sequence.ADC, 0), PairedBlock())
+    # 2 pairs per cell allow 8 pairs; the 3 T2W images per cell the pairs leave would allow 12
+    # T2W singles: 8 of each is the largest multiple of 4 that fits every block.
+    assert largest_fitting_cases(engine, shape) == 8
+    assert largest_fitting_cases(engine, shape[:2]) == 20
+    assert largest_fitting_cases(engine, shape[:2], cap=12) == 12
+    blocks = tuple(
+        SingleBlock(b.sequence, 8) if isinstance(b, SingleBlock) else PairedBlock(cases=8)
+        for b in shape
+    )
+    create_study(engine, StudyPlan("fits", TEMPLATES["Seed protocol"], blocks))
+    too_many = tuple(
+        SingleBlock(b.sequence, 12) if isinstance(b, SingleBlock) else PairedBlock(cases=12)
+        for b in shape
+    )
+    with pytest.raises(BalanceError):
+        create_study(engine, StudyPlan("too many", TEMPLATES["Seed protocol"], too_many))
+    assert largest_fitting_cases(engine, (SingleBlock(Sequence.OTHER, 0),)) == 0
+
+
+def test_a_closed_study_can_be_reopened_and_the_history_says_so(engine):
+    seed_pool(engine)
+    study_id = create_study(
+        engine, StudyPlan("reopen", TEMPLATES["Seed protocol"], (SingleBlock(Sequence.T2W, 4),))
+    )
+    with pytest.raises(DesignError, match="only a closed study"):
+        reopen_study(engine, study_id)
+    open_study(engine, study_id, actor="coordinator")
+    close_study(engine, study_id, actor="coordinator")
+    reopen_study(engine, study_id, actor="coordinator", note="two readers had not finished")
+    with transaction(engine) as session:
+        study = session.get(Study, study_id)
+        assert study.status == StudyStatus.OPEN and study.closed_at is None
+    history = study_history(engine, study_id)
+    assert [(e.action, e.actor, e.note) for e in history] == [
+        (StudyAction.OPENED, "coordinator", ""),
+        (StudyAction.CLOSED, "coordinator", ""),
+        (StudyAction.REOPENED, "coordinator", "two readers had not finished"),
+    ]
 
 
 def test_questions_are_editable_in_draft_and_frozen_once_open(engine):

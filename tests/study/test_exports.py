@@ -174,7 +174,7 @@ def test_html_report_is_standalone_with_methods_and_plots(study) -> None:
     assert page.startswith("<!DOCTYPE html>")
     assert "Readers. 3 readers read the cases blind to their origin: A (3 years), B (10" in page
     assert "Obuchowski-Rockette" in page and "Newcombe" in page
-    assert "1 practice case came first" in page
+    assert "1 practice case, with the right answers shown after each, came first" in page
     assert "2 cases were shown a second time" in page
     plots = page.count('<div id="plot-')
     assert plots >= 8  # forests, confusion matrices, lesion, ROC, AUC, Likert, fool rate

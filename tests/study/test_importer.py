@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from study.db import transaction
 from study.imaging.canonical import canonical_from_bytes
-from study.imaging.errors import VTTError
+from study.imaging.errors import ShownPaths, VTTError
 from study.importer import ImportConflictError, import_manifest
 from study.models import Asset
 from study.storage import AssetStore
@@ -196,3 +196,49 @@ def test_cli_prints_added_n_assets_last_and_refuses_bad_input(tmp_path, generate
     assert failed.returncode == 1
     assert "bad.csv" in failed.stderr and "CT" in failed.stderr
     assert failed.stderr.count("\n") >= 1 and "Traceback" not in failed.stderr
+
+
+def test_every_conflict_is_on_its_own_line_naming_the_manifest(engine, tmp_path, generated):
+    store = AssetStore(tmp_path / "assets")
+    import_manifest(engine, write_manifest(tmp_path, generated), store=store)
+    changed = [dict(generated[0], lesion="0"), dict(generated[2], patient_id="OTHER")]
+    manifest = write_manifest(tmp_path, changed, "changed.csv")
+    with pytest.raises(ImportConflictError) as error:
+        import_manifest(engine, manifest, store=store)
+    images = tmp_path / "images"
+    assert error.value.problems == [
+        f"{manifest}: {images / 'g0.png'} (line 2, slice 0) was imported before with other "
+        "metadata (lesion: stored 1, manifest 0)",
+        f"{manifest}: {images / 'g2.png'} (line 3, slice 0) was imported before with other "
+        "metadata (patient_id: stored 'G2', manifest 'OTHER')",
+    ]
+
+
+def test_conflicts_in_an_upload_name_the_upload(engine, tmp_path, generated):
+    rows = [*generated, dict(generated[0], lesion="0"), dict(generated[1], lesion="1")]
+    with pytest.raises(ImportConflictError) as error:
+        import_manifest(
+            engine,
+            write_manifest(tmp_path, rows),
+            store=AssetStore(tmp_path / "assets"),
+            shown=ShownPaths(tmp_path, "batch.zip"),
+        )
+    assert error.value.problems == [
+        "batch.zip: manifest.csv: images/g0.png (line 5, slice 0) repeats images/g0.png "
+        "(line 2, slice 0) with other metadata",
+        "batch.zip: manifest.csv: images/g1.png (line 6, slice 0) repeats images/g1.png "
+        "(line 3, slice 0) with other metadata",
+    ]
+    assert asset_count(engine) == 0
+
+
+def test_cli_prints_each_problem_on_its_own_line_naming_the_real_path(tmp_path, generated):
+    rows = [dict(generated[0], sequence="CT"), dict(generated[1], origin="fake")]
+    bad = write_manifest(tmp_path, rows, "bad.csv")
+    failed = run_cli("import", str(bad), data_dir=tmp_path / "instance")
+    assert failed.returncode == 1
+    assert failed.stderr.splitlines()[-2:] == [
+        f"error: {bad}: line 2: images/g0.png: unknown sequence 'CT'; use one of 't2w', 't2', "
+        "'t2-w', 't2-weighted', 'adc', 'dwi', 'dw', 'hbv', 'high-b', 'highb', 'other'",
+        f"{bad}: line 3: images/g1.png: unknown origin 'fake'; use one of 'real', 'synthetic'",
+    ]

@@ -22,8 +22,10 @@ from study.readers import (
     issue_new_code,
     list_analysts,
     list_readers,
+    public_url,
     reader_link,
     revoke_code,
+    set_public_code,
     sign_in_with_code,
 )
 
@@ -55,6 +57,28 @@ def test_code_is_shown_once_and_stored_hashed(engine, study_id, monkeypatch):
     )
     with pytest.raises(ReaderAdminError, match="already"):
         add_reader(engine, study_id, "Dr A")
+
+
+def test_links_use_the_coordinators_address_unless_the_setting_names_one(monkeypatch):
+    """The defect: with VTT_PUBLIC_URL unset, links said localhost:8501 wherever the app ran."""
+    monkeypatch.delenv("VTT_PUBLIC_URL", raising=False)
+    assert (
+        reader_link("x", "https://vtt.lab.example:8443") == "https://vtt.lab.example:8443/?code=x"
+    )
+    assert public_url(None) == "http://localhost:8501"  # the command line, with no browser
+    monkeypatch.setenv("VTT_PUBLIC_URL", "https://vtt.example.org/")
+    assert reader_link("x", "http://10.0.0.5:8501") == "https://vtt.example.org/?code=x"
+
+
+def test_a_public_code_cannot_be_a_readers_personal_code(engine, study_id):
+    issued = add_reader(engine, study_id, "Dr A")
+    with pytest.raises(ReaderAdminError, match="personal code"):
+        set_public_code(engine, study_id, issued.code)
+    with pytest.raises(ReaderAdminError, match="empty"):
+        set_public_code(engine, study_id, "  ")
+    set_public_code(engine, study_id, "open-to-all")
+    with pytest.raises(SignInError, match="not open"):
+        sign_in_with_code(engine, "open-to-all")  # a draft takes no visitors
 
 
 def test_sign_in_by_code_revocation_and_new_code(engine, study_id):

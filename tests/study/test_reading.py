@@ -10,14 +10,17 @@ import pytest
 from seeding import add_assets, grid
 from sqlalchemy import func, select
 
+from study.analysis import tidy_answers
 from study.db import transaction
 from study.design import (
+    DesignError,
     SingleBlock,
     StudyPlan,
     TwoAFCBlock,
     close_study,
     create_study,
     open_study,
+    update_study,
 )
 from study.imaging.canonical import canonical_from_bytes
 from study.imaging.render import render_png
@@ -26,6 +29,7 @@ from study.models import Answer, AnswerRevision, Assignment, Feedback
 from study.questions import TEMPLATES
 from study.readers import add_reader, revoke_code
 from study.reading import (
+    AnswersFinalError,
     CaseRef,
     ReaderAccessError,
     ReadingError,
@@ -253,6 +257,84 @@ def test_practice_feedback_and_score_at_the_end(engine):
     correct = sum(line.correct for line in score.lines)
     assert correct == sum(a.is_correct for case in score.cases for a in case.answers)
     assert case_feedback(engine, reader, first.public_id)
+
+
+def test_answers_are_final_once_the_score_shows_the_truth(engine):
+    """The defect: at the end of an educational study, going back after the score and changing
+    an answer moved the score and the results."""
+    study_id = open_seed_study(
+        engine, practice_cases=1, feedback=Feedback.AT_END, allow_revisit=True
+    )
+    reader = add_reader(engine, study_id, "r").reader_id
+    practice = next_case(engine, reader)
+    record_answer(engine, reader, practice.public_id, answers_for(practice), 1)
+    case_feedback(engine, reader, practice.public_id)
+    # Practice truth shown: the practice case is final, and "Back" does not lead to it.
+    with pytest.raises(AnswersFinalError):
+        record_answer(engine, reader, practice.public_id, answers_for(practice, "synthetic"), 1)
+    first = next_case(engine, reader)
+    assert not first.can_go_back
+    record_answer(engine, reader, first.public_id, answers_for(first), 1)
+    second = next_case(engine, reader)
+    assert second.can_go_back
+    while (view := next_case(engine, reader)) is not None:
+        record_answer(engine, reader, view.public_id, answers_for(view), 1)
+    # Finished, score not seen yet: going back and changing is still allowed.
+    assert not reader_state(engine, reader).score_seen
+    assert record_answer(engine, reader, first.public_id, answers_for(first, "synthetic"), 1)
+    before = reader_score(engine, reader)
+    assert reader_state(engine, reader).score_seen
+    with pytest.raises(AnswersFinalError, match="final"):
+        case_at(engine, reader, first.position)
+    with pytest.raises(AnswersFinalError, match="final"):
+        record_answer(engine, reader, first.public_id, answers_for(first, "real", "yes"), 1)
+    assert reader_score(engine, reader) == before
+    tidy = tidy_answers(engine, study_id)
+    mine = tidy[(tidy["case_public_id"] == first.public_id)].set_index("question_kind")["value"]
+    assert mine.to_dict() == {"real_or_synthetic": "synthetic", "lesion_present": "no"}
+    # Submitting the same values again is not a change, so it is still accepted.
+    assert not record_answer(engine, reader, first.public_id, answers_for(first, "synthetic"), 1)
+
+
+def test_feedback_after_each_case_makes_that_case_final(engine):
+    study_id = open_seed_study(engine, feedback=Feedback.EACH_CASE)
+    reader = add_reader(engine, study_id, "r").reader_id
+    view = next_case(engine, reader)
+    record_answer(engine, reader, view.public_id, answers_for(view), 1)
+    case_feedback(engine, reader, view.public_id)
+    with pytest.raises(AnswersFinalError):
+        record_answer(engine, reader, view.public_id, answers_for(view, "synthetic"), 1)
+
+
+def test_studies_cannot_combine_going_back_with_feedback_after_each_case(engine):
+    add_assets(engine, grid([Sequence.T2W], 3))
+    plan = StudyPlan(
+        "each case",
+        TEMPLATES["Seed protocol"],
+        (SingleBlock(Sequence.T2W, 4),),
+        allow_revisit=True,
+        feedback=Feedback.EACH_CASE,
+    )
+    with pytest.raises(DesignError, match="cannot go back"):
+        create_study(engine, plan)
+    study_id = create_study(engine, StudyPlan("at end", plan.questions, plan.blocks))
+    with pytest.raises(DesignError, match="cannot go back"):
+        update_study(
+            engine,
+            study_id,
+            description="",
+            instructions="",
+            allow_revisit=True,
+            feedback=Feedback.EACH_CASE,
+        )
+    update_study(
+        engine,
+        study_id,
+        description="",
+        instructions="",
+        allow_revisit=True,
+        feedback=Feedback.AT_END,
+    )
 
 
 def test_no_feedback_in_a_plain_study(engine):

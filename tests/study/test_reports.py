@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import doctest
+import html
 import io
 import itertools
 import os
@@ -367,17 +368,25 @@ def test_pairwise_agreement_equals_cohen_kappa_of_each_pair() -> None:
 def test_methods_paragraph_describes_readers_cases_design_and_tests(engine) -> None:
     study_id = seed_study_answers(engine)
     context = study_context(engine, study_id)
-    readers, cases, design, questions, statistics = methods_text(context, ["R1"])
+    report = build_report(tidy_answers(engine, study_id))
+    readers, cases, design, questions, statistics = methods_text(context, report)
     assert "1 reader read" in readers and "R1 (4 years, prostate MR)" in readers
     assert "96 cases were read" in cases and "T2W 32" in cases and "ADC 32" in cases
     assert "synthetic 48" in cases and "with lesion 48" in cases
     assert "32 T2W single images, 50% synthetic, 50% with a lesion" in design
     assert "study seed 7" in design and "could not be changed" in design
     assert "'Real or synthetic?' (Real / Synthetic)" in questions
-    for test in ("Wilson", "Clopper-Pearson", "binomial", "DeLong", "Newcombe", "Hillis"):
+    # Only the analyses this study's answers allow: one reader, no confidence, no ratings.
+    for test in ("Wilson", "Clopper-Pearson", "binomial", "Newcombe"):
         assert test in statistics
-    page = report_html(context, build_report(tidy_answers(engine, study_id)))
-    assert design.split(".")[0] in page
+    for test in ("DeLong", "Hillis", "Fleiss", "Mann-Whitney", "Intra-reader"):
+        assert test not in statistics
+    # Without answers to go by, every analysis is described.
+    everything = methods_text(context)[-1]
+    for test in ("DeLong", "Hillis", "Fleiss", "Mann-Whitney", "Intra-reader", "Newcombe"):
+        assert test in everything
+    page = report_html(context, report)
+    assert design.split(".")[0] in page and html.escape(statistics) in page
 
 
 def test_case_thumbnails_show_the_viewports_side_by_side(engine, data_dir) -> None:

@@ -13,8 +13,9 @@ from streamlit.testing.v1 import AppTest
 
 from study.db import transaction
 from study.imaging.types import Sequence
-from study.models import Answer, Case, Reader, Study
-from study.reading import next_case
+from study.models import Answer, Case, Feedback, Reader, ReaderKind, Study
+from study.readers import set_public_code
+from study.reading import next_case, reader_progress
 
 pytestmark = pytest.mark.slow
 
@@ -190,3 +191,54 @@ def test_images_are_capped_in_width_and_collections_skip_the_libraries(app_engin
     # Streamlit collects garbage after every run: the objects of the libraries loaded by then are
     # frozen, so a collection walks only what was made since, a small part.
     assert len(gc.get_objects()) < gc.get_freeze_count() / 2
+
+
+def test_after_the_score_the_answers_are_final(app_engine, reading_study):
+    """The defect: on the end page of a study with feedback at the end, "Back to the last
+    case" after the score let the reader change an answer and move their score."""
+    _, code = reading_study(feedback=Feedback.AT_END, allow_revisit=True)
+    reader = reader_of(app_engine, code)
+    app = start(code)
+    next(b for b in app.button if b.label == "Start").click().run()
+    for _ in range(4):
+        answer_current_case(app, app_engine, reader, "real", "no")
+    assert any(m.value == "Thank you" for m in app.header)
+    # Before the score: going back is offered, and the score waits for the reader.
+    assert {"Back to the last case", "See my score"} <= {b.label for b in app.button}
+    assert not any(m.value == "Your score" for m in app.subheader)
+    next(b for b in app.button if b.label == "See my score").click().run()
+    assert any(m.value == "Your score" for m in app.subheader)
+    app.run()
+    # From now on: the score stays, and there is no way back to change answers.
+    assert any(m.value == "Your score" for m in app.subheader)
+    assert "Back to the last case" not in {b.label for b in app.button}
+    with transaction(app_engine) as session:
+        revisions = session.scalars(select(Answer.revision).where(Answer.reader_id == reader))
+        assert set(revisions) == {1}
+
+
+def test_each_visitor_with_a_public_code_reads_alone(app_engine, reading_study):
+    """The defect: everybody who typed the demo's code read as one shared reader."""
+    study_id, _ = reading_study()
+    set_public_code(app_engine, study_id, "open-to-all")
+    first = start()
+    first.text_input[0].input("open-to-all")
+    next(b for b in first.button if b.label == "Start reading").click().run()
+    next(b for b in first.button if b.label == "Start").click().run()
+    visitor = first.session_state["reader_id"]
+    for _ in range(4):
+        answer_current_case(first, app_engine, visitor, "real", "no")
+    assert any(m.value == "Thank you" for m in first.header)
+
+    second = start()
+    second.text_input[0].input("open-to-all")
+    next(b for b in second.button if b.label == "Start reading").click().run()
+    other = second.session_state["reader_id"]
+    assert other != visitor
+    # The second visitor starts at the instructions, not at the first visitor's thank-you page.
+    assert any(b.label == "Start" for b in second.button)
+    assert not any(m.value == "Thank you" for m in second.header)
+    assert reader_progress(app_engine, other).done == 0
+    with transaction(app_engine) as session:
+        kinds = session.scalars(select(Reader.kind).where(Reader.id.in_([visitor, other])))
+        assert set(kinds) == {ReaderKind.VISITOR}

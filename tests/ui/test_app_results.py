@@ -17,8 +17,9 @@ from study.design import SingleBlock, StudyPlan, create_study, open_study
 from study.imaging.types import Sequence
 from study.models import Case
 from study.questions import TEMPLATES
-from study.readers import add_reader, create_analyst
+from study.readers import add_reader, create_analyst, set_public_code, sign_in_with_code
 from study.reading import next_case, record_answer
+from study.simulate import simulate_answers
 from study.storage import AssetStore
 
 pytestmark = pytest.mark.slow
@@ -160,3 +161,25 @@ def test_a_reader_cannot_reach_the_results(app_engine, answered_study):
     page.session_state["role"] = "reader"
     page.run()
     assert page.error and not page.dataframe and not page.get("plotly_chart")
+
+
+def test_simulated_answers_and_visitors_are_named_on_every_page_that_shows_them(
+    app_engine, admin_password, data_dir
+):
+    add_assets(app_engine, grid([Sequence.T2W], 2), store=AssetStore(data_dir / "assets"))
+    plan = StudyPlan("Simulated", TEMPLATES["Seed protocol"], (SingleBlock(Sequence.T2W, 8),))
+    study_id = create_study(app_engine, plan)
+    add_reader(app_engine, study_id, "simulated reader 1")
+    open_study(app_engine, study_id)
+    set_public_code(app_engine, study_id, "open-to-all")
+    sign_in_with_code(app_engine, "open-to-all")
+    simulate_answers(app_engine, study_id, seed=1)
+    app = signed_in("coordinator", admin_password)
+    for page in ("pages/results.py", "pages/exports.py", "pages/progress.py", "pages/studies.py"):
+        app.switch_page(page).run()
+        assert not app.exception, app.exception
+        assert any("Simulated answers" in w.value for w in app.warning), page
+    app.switch_page("pages/results.py").run()
+    assert any(
+        "1 visitor(s) read this study" in i.value and "1 finished" in i.value for i in app.info
+    )

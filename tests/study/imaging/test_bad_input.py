@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,7 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from study.imaging import ImagingError, load_slices
+from study.imaging import ImagingError, ManifestError, load_manifest, load_slices
+from study.imaging.errors import ShownPaths
 
 from .conftest import dicom_dataset, png_with_header_only
 
@@ -266,6 +268,30 @@ def test_bad_input_is_refused(case: str, tmp_path: Path, monkeypatch: pytest.Mon
 
     assert str(error.value).startswith(f"{culprit}: ")
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_in_an_upload_is_named_inside_it(
+    case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("VTT_MAX_IMAGE_PIXELS", raising=False)
+    build, problem = CASES[case]
+    # As the import page unpacks an upload: into a folder the user never sees.
+    root = tmp_path / "tmpunpacked"
+    (root / "data").mkdir(parents=True)
+    target, options, culprit = build(root / "data")
+    manifest = root / "manifest.csv"
+    manifest.write_text(
+        f"path,origin,sequence,lesion,patient_id\n{target.relative_to(root)},real,T2W,0,P1\n"
+    )
+
+    with pytest.raises(ManifestError) as error:
+        load_manifest(manifest, shown=ShownPaths(root, "scans.zip"), **options)
+
+    (message,) = error.value.problems
+    assert message.startswith(f"scans.zip: manifest.csv: line 2: {culprit.relative_to(root)}: ")
+    assert re.search(problem, message)
+    assert "tmpunpacked" not in message and str(tmp_path) not in message
 
 
 def test_missing_slice_of_the_shared_series(shared_data: Path) -> None:

@@ -21,6 +21,7 @@ from study.imaging import (
     read_manifest,
     write_canonical_png,
 )
+from study.imaging.errors import ShownPaths, one_line
 
 HEADER = "path,origin,sequence,lesion,patient_id"
 SHA = "ab" * 32
@@ -299,3 +300,93 @@ def test_canonical_intensity_on_raw_values_is_refused(shared_data: Path, tmp_pat
 
     assert problem.startswith(f"{path}: line 2: {series} slice 4: values span 0 .. ")
     assert "canonical images lie in [0, 1]; import it with intensity=raw" in problem
+
+
+# --- an upload unpacked on the server: named as the user knows it -----------------------------
+
+
+def test_problems_of_an_uploaded_manifest_name_the_upload_not_the_server_folder(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "tmp1234"
+    (root / "study" / "images").mkdir(parents=True)
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(root / "study" / "images" / "ok.png")
+    (root / "study" / "images" / "bad.png").write_bytes(b"")
+    path = _manifest(
+        root / "study",
+        f"""
+{HEADER}
+images/ok.png,real,MRI,1,P1
+images/gone.png,real,T2W,1,P1
+images/bad.png,real,T2W,1,P1
+../../elsewhere.png,real,T2W,1,P1
+{tmp_path / "outside.png"},real,T2W,1,P1
+""",
+    )
+
+    problems = _problems(path, allow_absolute=False, shown=ShownPaths(root, "scans.zip"))
+
+    prefix = "scans.zip: study/manifest.csv: line"
+    assert problems == [
+        f"{prefix} 2: images/ok.png: unknown sequence 'MRI'; use one of 't2w', 't2', 't2-w', "
+        "'t2-weighted', 'adc', 'dwi', 'dw', 'hbv', 'high-b', 'highb', 'other'",
+        f"{prefix} 3: images/gone.png: does not exist (study/images/gone.png); check the path",
+        f"{prefix} 4: study/images/bad.png: is empty (0 bytes); copy the file again",
+        f"{prefix} 5: ../../elsewhere.png: path leaves the manifest folder study; put the file "
+        "inside that folder",
+        f"{prefix} 6: {tmp_path / 'outside.png'}: absolute paths are not allowed in this "
+        "manifest; use a path relative to the manifest folder study",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (b"", "line 1: the manifest is empty; write a header"),
+        (f"{HEADER},pirad\nx.png,real,T2W,1,P,3".encode(), "line 1: unknown column 'pirad'"),
+        (b"path,\xe9", "the manifest is not UTF-8 text"),
+    ],
+)
+def test_a_bad_uploaded_manifest_is_named_by_the_upload(
+    tmp_path: Path, text: bytes, problem: str
+) -> None:
+    (tmp_path / "manifest.csv").write_bytes(text)
+
+    (message,) = _problems(tmp_path / "manifest.csv", shown=ShownPaths(tmp_path, "list.zip"))
+
+    assert message.startswith(f"list.zip: manifest.csv: {problem}")
+    assert str(tmp_path) not in message
+
+
+def test_shown_paths_rewrite_every_spelling_of_the_folder(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    shown = ShownPaths(tmp_path / "link", "up.zip")
+    real, link = tmp_path / "real", tmp_path / "link"
+
+    assert shown.file(real / "a" / "manifest.csv") == "up.zip: a/manifest.csv"
+    assert shown.text(f"{link}/a.png and '{real}/b/c.png'") == "a.png and 'b/c.png'"
+    assert shown.text(f"outside {real}; or {link}.") == "outside up.zip; or up.zip."
+    # A sibling folder whose name starts alike is another folder, left as it is.
+    assert shown.text(f"{real}2/x.png") == f"{real}2/x.png"
+
+
+def test_shown_paths_hide_the_folder_in_a_message_cut_short(tmp_path: Path) -> None:
+    shown = ShownPaths(tmp_path / "tmp1234", "up.zip")
+    cut = one_line(ValueError(f"cannot open {tmp_path / 'tmp1234' / 'x.raw'}"), limit=30)
+
+    assert cut.endswith("...") and str(tmp_path)[:10] in cut
+    assert shown.text(f"({cut})") == f"({cut[: cut.index('/')]}up.zip...)"
+
+
+def test_a_manifest_error_lists_its_problems_one_per_line(tmp_path: Path) -> None:
+    path = _manifest(tmp_path, f"{HEADER}\na.png,real,T2W,1,P\nb.png,real,T2W,1,P")
+
+    with pytest.raises(ManifestError) as error:
+        read_manifest(path)
+
+    assert error.value.problems == [
+        f"{path}: line 2: a.png: does not exist ({tmp_path / 'a.png'}); check the path",
+        f"{path}: line 3: b.png: does not exist ({tmp_path / 'b.png'}); check the path",
+    ]
+    assert str(error.value) == "\n".join(error.value.problems)

@@ -1,15 +1,20 @@
-"""Display renders: fixed size, mode L, no metadata, deterministic, exact window and zoom."""
+"""Display renders: fixed size, mode L, no metadata, deterministic, exact window and zoom, and a
+byte length that depends on the size alone (a reader's browser must not learn origin from it)."""
 
 from __future__ import annotations
 
 import hashlib
 import io
+import math
+import struct
+import zlib
 
 import numpy as np
 import pytest
 from PIL import Image, PngImagePlugin
 
 from study.imaging import ImagingError, fit_square, render_png, sha256_bytes, strip_png_metadata
+from study.imaging.render import gray_png
 
 from .conftest import png_chunks
 
@@ -158,3 +163,65 @@ def test_strip_png_metadata_keeps_only_image_chunks() -> None:
 
 def test_sha256_bytes() -> None:
     assert sha256_bytes(b"vtt") == hashlib.sha256(b"vtt").hexdigest()
+
+
+def _contents(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Canonical arrays that a compressing encoder would write at very different lengths."""
+    ramp = np.linspace(0.0, 1.0, 90, dtype=np.float32)
+    return {
+        "zeros": np.zeros((60, 60), np.float32),
+        "ones": np.ones((60, 60), np.float32),
+        "noise": rng.random((100, 70), dtype=np.float32),
+        "gradient": np.outer(ramp, ramp[:50]),
+        "checkerboard": (np.indices((64, 64)).sum(axis=0) % 2).astype(np.float32),
+    }
+
+
+@pytest.mark.parametrize("size", [1, 2, 7, 64, 181, 255, 256, 363])
+def test_render_length_depends_on_the_size_alone(size: int) -> None:
+    contents = _contents(np.random.default_rng(size))
+
+    lengths = {
+        name: len(render_png(canonical, size=size, window=window, zoom=zoom))
+        for name, canonical in contents.items()
+        for window, zoom in [(None, 1.0), ((0.3, 0.2), 1.0), (None, 3.0)]
+    }
+
+    assert len(set(lengths.values())) == 1, lengths
+
+
+def test_render_length_at_256_px_follows_from_the_png_format() -> None:
+    rows_bytes = 256 * (1 + 256)  # each row: filter byte 0, then 256 gray bytes
+    stored_blocks = math.ceil(rows_bytes / 65535)  # a stored deflate block holds <= 65535 bytes
+    # zlib header (2), each block's header byte + LEN + NLEN (5), the data, Adler-32 (4).
+    zlib_stream = 2 + 5 * stored_blocks + rows_bytes + 4
+    chunk = 4 + 4 + 4  # length, type, CRC around each chunk's data
+    expected = 8 + (chunk + 13) + (chunk + zlib_stream) + chunk  # signature, IHDR, IDAT, IEND
+
+    noise = np.random.default_rng(3).random((256, 256), dtype=np.float32)
+
+    assert expected == 65865
+    assert len(render_png(noise, size=256)) == expected
+    assert len(render_png(np.zeros((256, 256), np.float32), size=256)) == expected
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 5), (255, 256), (256, 256), (300, 200)])
+def test_gray_png_decodes_to_the_same_pixels(shape: tuple[int, int]) -> None:
+    # (255, 256) fills exactly one stored block: 255 rows of 257 bytes are 65535.
+    levels = np.random.default_rng(4).integers(0, 256, shape, dtype=np.uint8)
+
+    png = gray_png(levels)
+
+    assert _pixels(png).tolist() == levels.tolist()
+    assert png_chunks(png) == [b"IHDR", b"IDAT", b"IEND"]
+    (idat_length,) = struct.unpack(">I", png[33:37])
+    rows = zlib.decompress(png[41 : 41 + idat_length])
+    assert rows == np.hstack([np.zeros((shape[0], 1), np.uint8), levels]).tobytes()
+    assert gray_png(levels.copy()) == png
+
+
+def test_gray_png_refuses_what_is_not_a_2d_byte_image() -> None:
+    with pytest.raises(ImagingError, match="it must be 2D uint8"):
+        gray_png(np.zeros((4, 4), np.uint16))
+    with pytest.raises(ImagingError, match=r"shape \(0, 4\)"):
+        gray_png(np.zeros((0, 4), np.uint8))
