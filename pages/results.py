@@ -2,6 +2,7 @@
 ROC and MRMC, agreement, realism ratings, the seed study's table, lesions on real vs synthetic
 images, and the images that fooled the readers; filters choose a subgroup."""
 
+import pandas as pd
 import streamlit as st
 
 from pages import ui
@@ -17,9 +18,9 @@ from study.reports import (
     apply_filters,
     build_report,
     case_thumbnails,
-    compact_metrics,
     filter_choices,
     methods_text,
+    metrics_parts,
     study_context,
 )
 
@@ -80,6 +81,15 @@ st.download_button(
     key="results-html",
 )
 
+
+def show_metrics(table: pd.DataFrame) -> None:
+    """Each question's metrics in two tables narrow enough for the page."""
+    for part in metrics_parts(table):
+        st.markdown(f"**{part.title}**")
+        st.dataframe(part.accuracy, hide_index=True)
+        st.dataframe(part.rates, hide_index=True)
+
+
 (
     accuracy_tab,
     subgroup_tab,
@@ -108,7 +118,7 @@ with accuracy_tab:
     if report.per_reader.empty:
         st.info(report.notes.get("per_reader", "No readings."))
     else:
-        st.dataframe(compact_metrics(report.per_reader), hide_index=True)
+        show_metrics(report.per_reader)
         for kind in report.per_reader["question_kind"].unique():
             st.plotly_chart(plots.accuracy_forest(report.per_reader, kind), key=f"forest-{kind}")
         st.subheader("Confusion matrices")
@@ -126,7 +136,7 @@ with subgroup_tab:
     for name, table in report.subgroups.items():
         if not table.empty:
             st.subheader(SUBGROUP_TITLES[name])
-            st.dataframe(compact_metrics(table), hide_index=True)
+            show_metrics(table)
 
 with roc_tab:
     if report.auc.empty:

@@ -644,6 +644,38 @@ def compact_metrics(table: pd.DataFrame) -> pd.DataFrame:
     return out.rename(columns={"question_kind": "question"})
 
 
+RATE_COLUMNS: tuple[str, ...] = ("sensitivity", "specificity", "PPV", "NPV")
+
+
+@dataclass(frozen=True)
+class MetricsPart:
+    """One question kind of a compact metrics table, cut in two narrow tables that fit a page:
+    accuracy with its test and d'/c, and the four rates of the named positive class."""
+
+    title: str
+    accuracy: pd.DataFrame
+    rates: pd.DataFrame
+
+
+def metrics_parts(table: pd.DataFrame) -> list[MetricsPart]:
+    """`compact_metrics(table)` per question kind, each cut in two narrow tables (the title
+    names the question and its positive class, so the rows need not)."""
+    compact = compact_metrics(table)
+    if compact.empty:
+        return []
+    parts = []
+    for (question, positive), rows in compact.groupby(["question", "positive class"], sort=False):
+        keys = [c for c in rows.columns if c in ("reader", *_SUBGROUP_KEYS)]
+        parts.append(
+            MetricsPart(
+                title=f"{question} (positive class: {positive})",
+                accuracy=rows[[*keys, "n", "accuracy (95% CI)", "p vs 0.5", "d'", "c"]],
+                rates=rows[[*keys, *RATE_COLUMNS]],
+            )
+        )
+    return parts
+
+
 def confusion_rows(per_reader: pd.DataFrame) -> pd.DataFrame:
     """The pooled rows of `per_reader_table` (one per question kind): their counts make the
     confusion matrices."""

@@ -55,7 +55,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Anonymous visitors of a study with a public code (the demo) who stop before the end "
         "are removed, with their answers, after this many idle hours.",
     ),
-    Setting("VTT_RENDER_SIZE", "256", "Pixel size of the square display render of every image."),
+    Setting(
+        "VTT_RENDER_SIZE",
+        "256",
+        "Pixel size of the square display render of every image, 16 to 1024 (larger renders "
+        "would be re-encoded by Streamlit, compressed, and their byte size would tell images "
+        "apart).",
+    ),
     Setting(
         "VTT_MAX_IMAGE_PIXELS",
         "50000000",
@@ -103,8 +109,18 @@ def database_url() -> str:
     return url or f"sqlite:///{data_dir() / 'vtt.sqlite3'}"
 
 
+RENDER_SIZE_RANGE = (16, 1024)
+
+
 def render_size() -> int:
-    return int(get("VTT_RENDER_SIZE"))
+    """VTT_RENDER_SIZE, checked: every display PNG has this side and one fixed byte length."""
+    value = get("VTT_RENDER_SIZE")
+    low, high = RENDER_SIZE_RANGE
+    if not value.strip().isdigit() or not low <= int(value) <= high:
+        raise ValueError(
+            f"VTT_RENDER_SIZE is {value!r}: use a whole number of pixels, {low} to {high}"
+        )
+    return int(value)
 
 
 def max_image_pixels() -> int:

@@ -90,9 +90,14 @@ def test_coordinator_sees_results_filters_them_and_finds_every_export(
     assert not app.error, [e.value for e in app.error]
     tables = app.dataframe
     assert len(tables) >= 10
-    per_reader = tables[0].value
-    assert set(per_reader["reader"]) == {"A", "B", "all readers"}
-    assert set(per_reader["positive class"]) == {"synthetic", "lesion"}
+    # Per question: accuracy and the four rates in two tables narrow enough for the page, the
+    # positive class named above them.
+    accuracy, rates = tables[0].value, tables[1].value
+    assert set(accuracy["reader"]) == set(rates["reader"]) == {"A", "B", "all readers"}
+    assert list(accuracy.columns) == ["reader", "n", "accuracy (95% CI)", "p vs 0.5", "d'", "c"]
+    assert list(rates.columns) == ["reader", "sensitivity", "specificity", "PPV", "NPV"]
+    titles = " ".join(m.value for m in app.markdown)
+    assert "(positive class: synthetic)" in titles and "(positive class: lesion)" in titles
     charts = app.get("plotly_chart")
     assert len(charts) >= 8  # forests, confusion matrices, ROC, AUC, Likert, lesions, fool rate
     fool_rate = next(t.value for t in tables if "fool_rate" in t.value.columns)

@@ -64,6 +64,16 @@ def test_render_size_defaults_to_the_setting(monkeypatch: pytest.MonkeyPatch) ->
     assert Image.open(io.BytesIO(render_png(np.zeros((5, 5), np.float32)))).size == (64, 64)
 
 
+@pytest.mark.parametrize("value", ["2048", "8", "big", "256.5"])
+def test_a_render_size_streamlit_would_re_encode_is_refused(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("VTT_RENDER_SIZE", value)
+
+    with pytest.raises(ValueError, match="16 to 1024"):
+        render_png(np.zeros((5, 5), np.float32))
+
+
 def test_render_is_deterministic() -> None:
     canonical = np.random.default_rng(2).random((100, 90), dtype=np.float32)
 
