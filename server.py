@@ -1,9 +1,12 @@
 """The web server: VTT Studio's Streamlit app (app.py) as an ASGI app with its own session route.
 
 `make run` starts it (`streamlit run server.py`, which finds `app` below and serves it with
-uvicorn). Besides Streamlit's own routes it has one: `/_vtt/session`, where a browser that has
-just signed in trades its one-time claim ticket for an HTTP-only session cookie (POST), and
-where sign-out deletes it (DELETE); see `study.sessions`.
+uvicorn). While it starts, before it takes a request, it prepares the database (migrations,
+job recovery, the coordinator account, the demo on an empty database: `study.startup`), so the
+first visitor does not wait for the demo. Besides Streamlit's own routes it has one:
+`/_vtt/session`, where a browser that has just signed in trades its one-time claim ticket for
+an HTTP-only session cookie (POST), and where sign-out deletes it (DELETE); see
+`study.sessions`.
 
 It also keeps two things of the server out of every browser: the path of the app's script on
 the server (Streamlit sends it with each new session) and the repository's git details
@@ -15,10 +18,13 @@ visitor after a start who opens an address like /results.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from functools import cache
 
 import streamlit as st
 from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -26,8 +32,8 @@ from streamlit.runtime.app_session import AppSession
 from streamlit.runtime.pages_manager import PagesManager
 
 from study import settings
-from study.db import open_database
 from study.sessions import SESSION_COOKIE, claim_session, end_session
+from study.startup import prepare
 
 SESSION_ROUTE = "/_vtt/session"
 # A claim ticket is 43 URL-safe characters; anything much longer is not one.
@@ -36,7 +42,13 @@ MAX_TICKET_BYTES = 256
 
 @cache
 def _engine(url: str) -> Engine:
-    return open_database(url)
+    return prepare(url)
+
+
+@asynccontextmanager
+async def _prepared(_app: st.App) -> AsyncIterator[None]:
+    await run_in_threadpool(_engine, settings.database_url())
+    yield
 
 
 def _same_origin(request: Request) -> bool:
@@ -91,4 +103,8 @@ def _without_server_details() -> None:
 
 _without_server_details()
 PagesManager.uses_pages_directory = False
-app = st.App("app.py", routes=[Route(SESSION_ROUTE, session_route, methods=["POST", "DELETE"])])
+app = st.App(
+    "app.py",
+    routes=[Route(SESSION_ROUTE, session_route, methods=["POST", "DELETE"])],
+    lifespan=_prepared,
+)

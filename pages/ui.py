@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gc
 import json
-import logging
 import sys
 import time
 from enum import StrEnum
@@ -17,13 +16,12 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from study import settings
-from study.auth import check_account, ensure_coordinator
-from study.db import open_database
-from study.demo import DemoError, demo_code_if_active, seed_demo_if_empty
+from study.auth import check_account
+from study.demo import demo_code_if_active
 from study.design import StudySummary, close_study
-from study.jobs import recover_jobs
 from study.readers import SignInError, sign_in_with_code
 from study.sessions import CLAIM_SECONDS, SESSION_COOKIE, end_session, resume_session, start_session
+from study.startup import prepare
 
 
 class Role(StrEnum):
@@ -34,21 +32,8 @@ class Role(StrEnum):
 
 @st.cache_resource(show_spinner="Preparing the database...")
 def _engine_for(url: str, seed_demo: bool) -> Engine:
-    engine = open_database(url)
-    failed = recover_jobs(engine)
-    if failed:
-        logging.getLogger("vtt").warning("jobs %s were running when the app stopped", failed)
-    if ensure_coordinator(engine):
-        logging.getLogger("vtt").info("a coordinator password was generated (see above)")
-    if seed_demo:
-        try:
-            demo = seed_demo_if_empty(engine)
-        except DemoError as error:
-            logging.getLogger("vtt").warning("the demo study was not seeded: %s", error)
-        else:
-            if demo is not None:
-                logging.getLogger("vtt").info("seeded the demo study (id %s)", demo.study_id)
-    return engine
+    # `seed_demo` keys the cache: a test that turns seeding on gets an engine that seeded.
+    return prepare(url)
 
 
 def engine() -> Engine:
