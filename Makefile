@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= 8501
 
-.PHONY: run test lint format bench bench-gpu demo-assets browser clean fuzz
+.PHONY: run test lint format bench bench-gpu demo-assets browser redis clean fuzz
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,14 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
 	  echo "chromium not installed: browser tests will skip"; }
 
-test: $(STAMP) browser
+# Debian's Redis for the test of jobs run by a worker in another process (VTT_JOB_BROKER);
+# skipped quietly where we cannot install it.
+redis:
+	@command -v redis-server >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null) || \
+	  echo "redis-server not installed: the job worker test will skip"; }
+
+test: $(STAMP) browser redis
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import insert, select
 
+from study import settings
 from study.db import make_engine, migrate, transaction
 from study.design import SingleBlock, StudyPlan, create_study, open_study
 from study.imaging.canonical import canonical_to_bytes
@@ -43,7 +44,7 @@ def seed(engine, store: AssetStore, readers: int, cases: int) -> list[int]:
         images.append(
             (
                 store.put(canonical_to_bytes(array), ".npy")[0],
-                store.put(render_png(array), ".png")[0],
+                store.put(render_png(array, size=settings.render_size()), ".png")[0],
             )
         )
     rows = []

@@ -6,10 +6,9 @@ import itertools
 import streamlit as st
 
 from pages import ui
-from study.analysis import tidy_answers
 from study.design import list_studies
 from study.exports import study_downloads
-from study.reports import study_context
+from study.report.data import read_study
 
 ui.require(ui.Role.COORDINATOR, ui.Role.ANALYST)
 engine = ui.engine()
@@ -19,14 +18,14 @@ study = ui.pick_study(list_studies(engine), key="exports-pick")
 if study is None:
     st.stop()
 ui.simulated_notice(study)
-tidy = tidy_answers(engine, study.id)
-analysed = tidy[~tidy["practice"].astype(bool)]
+data = read_study(engine, study.id)
+analysed = data.answers[~data.answers["practice"].astype(bool)]
 st.caption(
     f"{len(analysed)} answers of {analysed['reader'].nunique()} reader(s), practice answers left "
     "out (the answers file keeps them, marked). Answers come with their stored codes and the "
     "options they stand for; tables name the positive class."
 )
-downloads = study_downloads(study_context(engine, study.id), tidy)
+downloads = study_downloads(data)
 for group, offered in itertools.groupby(downloads, key=lambda download: download.group):
     st.subheader(group)
     for download in offered:
@@ -36,7 +35,7 @@ for group, offered in itertools.groupby(downloads, key=lambda download: download
             file_name=download.file_name,
             mime=download.mime,
             on_click="ignore",
-            disabled=bool(download.unavailable) or tidy.empty,
+            disabled=bool(download.unavailable) or data.answers.empty,
             help=download.unavailable or None,
             key=f"download-{download.file_name}",
         )

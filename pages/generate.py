@@ -4,11 +4,10 @@ import pandas as pd
 import streamlit as st
 
 from pages import ui
-from pages.ui_jobs import show_jobs
+from pages.ui_jobs import option_input, show_jobs
 from study.imaging.errors import VTTError
 from study.imaging.types import Lesion, Sequence
 from study.jobs import (
-    DEFAULT_PROMPT_TEMPLATE,
     GenerateCell,
     JobKind,
     JobView,
@@ -17,9 +16,18 @@ from study.jobs import (
     list_checkpoints,
     match_real_pool,
     preview_samples,
+    remote_workers,
     submit_generate,
     submit_paired,
     t2w_assets,
+)
+from synth.contract import (
+    LESION_WORDS,
+    PROMPT_TEMPLATE,
+    SAMPLERS,
+    SEQUENCE_WORDS,
+    SampleRequest,
+    option_spec,
 )
 
 ui.require(ui.Role.COORDINATOR)
@@ -40,8 +48,14 @@ device = job_device()
 
 def use_recommended_sampling() -> None:
     """A checkpoint's own sampling settings (a distilled student's few steps) when it is chosen."""
-    sampler, steps, guidance = st.session_state["gen-checkpoint"].recommended_sampling()
-    st.session_state.update({"gen-sampler": sampler, "gen-steps": steps, "gen-guidance": guidance})
+    sampling = st.session_state["gen-checkpoint"].recommended_sampling()
+    st.session_state.update(
+        {
+            "gen-sampler": sampling.sampler,
+            "gen-steps": sampling.steps,
+            "gen-guidance": sampling.guidance,
+        }
+    )
 
 
 # Without a GPU a distilled student is the practical choice: a few unguided steps per image.
@@ -61,8 +75,8 @@ st.caption(
     f"`{checkpoint.training_manifest_sha256 or 'unknown'}`"
     + (
         f"; distilled from checkpoint `{checkpoint.distilled_from[:12]}` for "
-        f"{checkpoint.sampling[1]} {checkpoint.sampling[0]} steps at guidance "
-        f"{checkpoint.sampling[2]:g}"
+        f"{checkpoint.sampling.steps} {checkpoint.sampling.sampler} steps at guidance "
+        f"{checkpoint.sampling.guidance:g}"
         if checkpoint.sampling
         else ""
     )
@@ -73,16 +87,29 @@ if "gen-sampler" not in st.session_state:
 with st.expander("Sampling settings", expanded=True):
     template = st.text_input(
         "Prompt template ({sequence} and {lesion} are filled in per cell)",
-        DEFAULT_PROMPT_TEMPLATE,
+        PROMPT_TEMPLATE,
+        help=f"{{sequence}}: {', '.join(SEQUENCE_WORDS.values())}; "
+        f"{{lesion}}: {', '.join(word for word in LESION_WORDS.values() if word)} or nothing",
         key="gen-template",
     )
     left, middle, right, seed_column = st.columns(4)
-    sampler = left.selectbox("Sampler", ["dpmpp", "ddim"], key="gen-sampler")
-    steps = middle.number_input("Steps", 1, 1000, key="gen-steps")
-    guidance = right.number_input("Guidance", 0.0, 20.0, step=0.5, key="gen-guidance")
-    seed = seed_column.number_input("Seed", 0, 2**31 - 1, 0, key="gen-seed")
-options = SampleOptions(template, sampler, int(steps), float(guidance), int(seed))
-st.caption(f"The generator runs on **{device}**.")
+    sampler = left.selectbox(
+        "Sampler",
+        SAMPLERS,
+        help=option_spec(SampleRequest, "sampler").help,
+        key="gen-sampler",
+    )
+    steps = option_input(middle, SampleRequest, "steps", "Steps", key="gen-steps", from_state=True)
+    guidance = option_input(
+        right, SampleRequest, "guidance", "Guidance", key="gen-guidance", from_state=True, step=0.5
+    )
+    seed = option_input(seed_column, SampleRequest, "seed", "Seed", key="gen-seed")
+options = SampleOptions(template, sampler, steps, guidance, seed)
+st.caption(
+    f"Jobs run on the workers' machines, each on its own device; the preview runs on **{device}**."
+    if remote_workers()
+    else f"The generator runs on **{device}**."
+)
 
 single_tab, paired_tab = st.tabs(["Single images", "Paired: DWI/ADC from T2W"])
 with single_tab:

@@ -4,7 +4,7 @@ import plotly.express as px
 import streamlit as st
 
 from pages import ui
-from pages.ui_jobs import duration_text, show_jobs
+from pages.ui_jobs import duration_text, option_input, show_jobs
 from study.design import PoolFilter, patient_ids
 from study.imaging.errors import VTTError
 from study.imaging.types import Lesion, Origin, Sequence
@@ -12,15 +12,16 @@ from study.jobs import (
     JobKind,
     JobView,
     TrainingSelection,
-    TrainOptions,
     can_resume,
     estimate_training,
     job_device,
+    remote_workers,
     resume_training,
     selected_assets,
     submit_training,
     training_loss,
 )
+from synth.contract import DEFAULT_PRESET, PRESETS, TrainSettings, option_spec
 
 ui.require(ui.Role.COORDINATOR)
 st.title("Train the generator")
@@ -54,47 +55,78 @@ st.caption(f"{len(selected_assets(engine, selection))} assets match.")
 with st.expander("Settings of `synth train`", expanded=True):
     name = st.text_input("Checkpoint name", key="train-name")
     a, b, c, d = st.columns(4)
-    preset = a.selectbox("Model", ["tiny", "small", "default"], index=1, key="train-preset")
-    steps = b.number_input("Steps", 1, 1_000_000, 2000, key="train-steps")
-    batch = c.number_input("Batch", 1, 512, 8, key="train-batch")
-    size = d.selectbox("Size (px)", [None, 32, 64, 128, 256], key="train-size")
-    max_minutes = a.number_input("Stop after (minutes, 0: no limit)", 0.0, 10_000.0, 0.0)
-    seed = b.number_input("Seed", 0, 2**31 - 1, 0, key="train-seed")
-    save_every = c.number_input(
-        "Save every (steps; a stopped run resumes from the last save)",
-        1,
-        1_000_000,
-        1000,
-        key="train-save-every",
+    preset = a.selectbox(
+        "Model",
+        list(PRESETS),
+        index=list(PRESETS).index(DEFAULT_PRESET),
+        format_func=lambda preset: f"{preset}: {PRESETS[preset]}",
+        help=option_spec(TrainSettings, "model").help,
+        key="train-preset",
     )
-    log_every = d.number_input("Log the loss every (steps)", 1, 100_000, 10, key="train-log-every")
-options = TrainOptions(
-    int(steps),
-    int(batch),
-    preset,
-    size,
-    max_minutes or None,
-    int(seed),
-    int(save_every),
-    int(log_every),
-)
+    steps = option_input(b, TrainSettings, "steps", "Steps", key="train-steps")
+    batch = option_input(c, TrainSettings, "batch", "Batch", key="train-batch")
+    size_option = option_spec(TrainSettings, "size")
+    # Powers of two within the limits: sizes every preset's levels divide.
+    sizes = [2**k for k in range(int(size_option.max).bit_length()) if 2**k >= size_option.min]
+    size = d.selectbox(
+        "Size (px)",
+        [None, *sizes],
+        format_func=lambda px: "the preset's" if px is None else str(px),
+        help=size_option.help,
+        key="train-size",
+    )
+    max_minutes = option_input(
+        a, TrainSettings, "max_minutes", "Stop after (minutes; empty: no limit)", key="train-max"
+    )
+    seed = option_input(b, TrainSettings, "seed", "Seed (empty: 0)", key="train-seed")
+    save_every = option_input(
+        c, TrainSettings, "save_every", "Save every (steps)", key="train-save-every"
+    )
+    log_every = option_input(
+        d, TrainSettings, "log_every", "Log the loss every (steps)", key="train-log-every"
+    )
+try:
+    training = TrainSettings(
+        model=preset,
+        size=size,
+        steps=steps,
+        batch=batch,
+        seed=seed,
+        save_every=save_every,
+        log_every=log_every,
+        max_minutes=max_minutes,
+    )
+except VTTError as error:
+    st.error(str(error))
+    training = None
 
 device = job_device()
-st.caption(f"Jobs run on **{device}**.")
-if device == "cpu" and st.button("Estimate the duration (a 3-step dry run)"):
+remote = remote_workers()
+st.caption(
+    "Jobs run on the workers' machines, each on its own device."
+    if remote
+    else f"Jobs run on **{device}**."
+)
+# The dry run runs here: it tells the duration only where the jobs run here too.
+if (
+    device == "cpu"
+    and not remote
+    and training is not None
+    and st.button("Estimate the duration (a 3-step dry run)")
+):
     with st.spinner("Timing 3 training steps..."):
         try:
-            estimate = estimate_training(engine, selection, options)
+            estimate = estimate_training(engine, selection, training)
         except VTTError as error:
             st.error(str(error))
         else:
             st.info(
                 f"{estimate.seconds_per_step:.2f} s per step on the CPU: about "
-                f"{duration_text(estimate.total_s)} for {options.steps} steps."
+                f"{duration_text(estimate.total_s)} for {training.steps} steps."
             )
-if st.button("Start training", type="primary", disabled=not name):
+if st.button("Start training", type="primary", disabled=not name) and training is not None:
     try:
-        job_id = submit_training(engine, name, selection, options)
+        job_id = submit_training(engine, name, selection, training)
     except VTTError as error:
         st.error(str(error))
     else:

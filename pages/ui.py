@@ -20,6 +20,7 @@ from study.auth import check_account
 from study.demo import demo_code_if_active
 from study.design import StudySummary, close_study
 from study.readers import SignInError, sign_in_with_code
+from study.report.model import SIMULATED, Notice
 from study.sessions import CLAIM_SECONDS, SESSION_COOKIE, end_session, resume_session, start_session
 from study.startup import prepare
 
@@ -227,14 +228,18 @@ def close_study_button(study: StudySummary, *, key: str) -> None:
         st.rerun()
 
 
+def show_notice(notice: Notice) -> None:
+    text = f"**{notice.title}** {notice.text}"
+    if notice.level == "warning":
+        st.warning(text)
+    else:
+        st.info(text)
+
+
 def simulated_notice(study: StudySummary) -> None:
     """Every page that shows a study's answers says so when they are simulated."""
     if study.simulated:
-        st.warning(
-            "**Simulated answers.** The readers of this study are simulated (a signal-detection "
-            "model of a reader, for the demo): no person read it. Its results only show what "
-            "VTT Studio's analysis looks like."
-        )
+        show_notice(SIMULATED)
 
 
 def require(*roles: Role) -> None:

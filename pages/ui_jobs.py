@@ -1,18 +1,24 @@
-"""The background-jobs panel shared by the Generate and Train pages (not a page itself).
+"""What the Generate and Train pages share (not a page itself): inputs for the generator's
+options, and the background-jobs panel.
 
-It refreshes every two seconds (st.fragment), reading everything from the database, so a job
-shows the same after a page reload or from another browser.
+The inputs take their default, limits and help from the generator's contract
+(`synth.contract`), so the forms say what `python -m synth` says. The panel refreshes every two
+seconds (st.fragment), reading everything from the database, so a job shows the same after a
+page reload or from another browser.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from pages import ui
 from study.imaging.errors import VTTError
 from study.jobs import JobKind, JobView, cancel_job, list_jobs
+from synth.contract import option_spec
 
 STATE_ICONS = {
     "queued": ":material/schedule:",
@@ -21,6 +27,34 @@ STATE_ICONS = {
     "failed": ":material/error:",
     "cancelled": ":material/cancel:",
 }
+
+
+def option_input(
+    container: DeltaGenerator,
+    request: type,
+    name: str,
+    label: str,
+    *,
+    key: str,
+    from_state: bool = False,
+    **widget: Any,
+) -> Any:
+    """A number input for the numeric option `name` of a generator request (or settings) class,
+    with the default, limits and help the contract declares; empty (None) where the default is
+    None. `from_state`: the page keeps its value in st.session_state[key]."""
+    spec = option_spec(request, name)
+    cast = int if spec.type is int else float
+    low = spec.min if spec.min is not None else spec.gt
+    value = {} if from_state else {"value": None if spec.default is None else cast(spec.default)}
+    return container.number_input(
+        label,
+        min_value=None if low is None else cast(low),
+        max_value=None if spec.max is None else cast(spec.max),
+        help=spec.help,
+        key=key,
+        **value,
+        **widget,
+    )
 
 
 def duration_text(seconds: float) -> str:
@@ -35,7 +69,7 @@ def _job(job: JobView, details: Callable[[JobView], None] | None) -> None:
     st.markdown(
         f"{STATE_ICONS[job.state.value]} **Job {job.id}** ({job.kind}, {job.state.value}"
         + (f", on {device}" if device else "")
-        + (f", app server {job.runner_host}" if job.runner_host else "")
+        + (f" at {job.runner_host}" if job.runner_host else "")
         + f"), started {job.created_at:%Y-%m-%d %H:%M}"
     )
     if job.active:

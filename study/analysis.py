@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pandas as pd
 from sqlalchemy import Engine, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Session, selectinload
 
 from study.db import transaction
 from study.imaging.types import Origin
@@ -48,40 +48,45 @@ def _real_side(case: Case) -> str | None:
 def tidy_answers(engine: Engine, study_id: int) -> pd.DataFrame:
     """All answers of a study with the truth of their cases, as the statistics expect them."""
     with transaction(engine) as session:
-        answers = session.execute(
-            select(Answer, Reader, Question, Case)
-            .join(Reader, Reader.id == Answer.reader_id)
-            .join(Question, Question.id == Answer.question_id)
-            .join(Case, Case.id == Answer.case_id)
-            .where(Case.study_id == study_id)
-            .options(selectinload(Case.views).selectinload(CaseAsset.asset))
-            .order_by(Reader.alias, Case.id, Question.position)
-        ).all()
-        rows = [
-            {
-                "reader": reader.alias,
-                "reader_id": reader.id,
-                "experience_years": reader.experience_years,
-                "case_id": case.id,
-                "case_public_id": case.public_id,
-                "question_id": question.id,
-                "question_kind": str(question.kind),
-                "question": question.wording,
-                "value": answer.value,
-                "origin": str(case.origin),
-                "sequence": case.sequence,
-                "lesion": case.lesion,
-                "paired": case.kind == CaseKind.PAIRED,
-                "practice": case.practice,
-                "repeat": case.repeat_of_id is not None,
-                "repeat_of": case.repeat_of_id,
-                "correct_side": _real_side(case),
-                "time_s": answer.time_on_case_s,
-                "revisions": answer.revision,
-                "saved_at": answer.last_saved_at,
-            }
-            for answer, reader, question, case in answers
-        ]
+        return read_answers(session, study_id)
+
+
+def read_answers(session: Session, study_id: int) -> pd.DataFrame:
+    """`tidy_answers` inside the caller's transaction (a report reads the study in one)."""
+    answers = session.execute(
+        select(Answer, Reader, Question, Case)
+        .join(Reader, Reader.id == Answer.reader_id)
+        .join(Question, Question.id == Answer.question_id)
+        .join(Case, Case.id == Answer.case_id)
+        .where(Case.study_id == study_id)
+        .options(selectinload(Case.views).selectinload(CaseAsset.asset))
+        .order_by(Reader.alias, Case.id, Question.position)
+    ).all()
+    rows = [
+        {
+            "reader": reader.alias,
+            "reader_id": reader.id,
+            "experience_years": reader.experience_years,
+            "case_id": case.id,
+            "case_public_id": case.public_id,
+            "question_id": question.id,
+            "question_kind": str(question.kind),
+            "question": question.wording,
+            "value": answer.value,
+            "origin": str(case.origin),
+            "sequence": case.sequence,
+            "lesion": case.lesion,
+            "paired": case.kind == CaseKind.PAIRED,
+            "practice": case.practice,
+            "repeat": case.repeat_of_id is not None,
+            "repeat_of": case.repeat_of_id,
+            "correct_side": _real_side(case),
+            "time_s": answer.time_on_case_s,
+            "revisions": answer.revision,
+            "saved_at": answer.last_saved_at,
+        }
+        for answer, reader, question, case in answers
+    ]
     frame = pd.DataFrame(rows, columns=TIDY_COLUMNS)
     frame["lesion"] = frame["lesion"].astype("Int64")
     return frame

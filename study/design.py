@@ -620,23 +620,27 @@ class QuestionInfo:
     spec: QuestionSpec
 
 
+def read_questions(study: Study) -> list[QuestionInfo]:
+    """A study's questions, in order (inside the caller's transaction)."""
+    return [
+        QuestionInfo(
+            q.id,
+            q.position,
+            QuestionSpec(
+                QuestionKind(q.kind),
+                q.wording,
+                tuple(q.options),
+                q.required,
+                tuple(q.applies_to or ALL_CASE_KINDS),
+            ),
+        )
+        for q in study.questions
+    ]
+
+
 def study_questions(engine: Engine, study_id: int) -> list[QuestionInfo]:
     with transaction(engine) as session:
-        study = _study(session, study_id)
-        return [
-            QuestionInfo(
-                q.id,
-                q.position,
-                QuestionSpec(
-                    QuestionKind(q.kind),
-                    q.wording,
-                    tuple(q.options),
-                    q.required,
-                    tuple(q.applies_to or ALL_CASE_KINDS),
-                ),
-            )
-            for q in study.questions
-        ]
+        return read_questions(_study(session, study_id))
 
 
 # --- opening and closing ----------------------------------------------------------------------
@@ -711,13 +715,15 @@ class StudyEventInfo:
     at: datetime
 
 
+def read_history(study: Study) -> list[StudyEventInfo]:
+    """When the study was opened, closed and reopened, by whom and why, oldest first (inside
+    the caller's transaction)."""
+    return [StudyEventInfo(StudyAction(e.action), e.actor, e.note, e.at) for e in study.events]
+
+
 def study_history(engine: Engine, study_id: int) -> list[StudyEventInfo]:
-    """When the study was opened, closed and reopened, by whom and why, oldest first."""
     with transaction(engine) as session:
-        return [
-            StudyEventInfo(StudyAction(e.action), e.actor, e.note, e.at)
-            for e in _study(session, study_id).events
-        ]
+        return read_history(_study(session, study_id))
 
 
 # --- what the coordinator sees ----------------------------------------------------------------

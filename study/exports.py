@@ -11,52 +11,43 @@ MRMC software, and a standalone HTML report.
   format (`.imrmc`: a header with NR, N0, N1, NM, then `BEGIN DATA:` and one
   readerID,caseID,modalityID,score line per rating, truth lines with readerID -1 and
   modalityID 0).
-- The HTML report: one file with plotly.js inlined (it opens without a network), the
-  methods paragraph, the tables and the plots.
+- The HTML report (`study.report.html`): the Results page's sections in one file that opens
+  without a network.
 
+Every export of a study starts from one reading of it (`study.report.data.read_study`).
 `export_study` writes the chosen formats into a folder (the `python -m study export`
-command); the functions returning bytes feed the download buttons of the app.
+command); `study_downloads` feeds the download buttons of the app.
 """
 
 from __future__ import annotations
 
-import html
 import io
-import math
 import re
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC
 from pathlib import Path
 
 import numpy as np
 import openpyxl
 import pandas as pd
-import plotly.graph_objects as go
-import plotly.offline
 from sqlalchemy import Engine
 
-from study import plots
-from study.analysis import tidy_answers
 from study.design import QuestionInfo
+from study.export_formats import DEFAULT_FORMATS, FORMATS
 from study.models import QuestionKind
 from study.questions import answer_values, option_label
+from study.report.data import StudyData, read_study
+from study.report.html import report_html
+from study.report.model import study_report
 from study.reports import (
     KIND_TITLES,
     LESION_LABELS,
     LESION_UNKNOWN,
-    SUBGROUP_TITLES,
     ReportError,
-    StudyContext,
-    StudyReport,
-    build_report,
-    compact_metrics,
-    confusion_rows,
-    methods_text,
     presentation,
     report_tables,
-    study_context,
 )
 from study.stats import StatsError
 from study.stats.mrmc import natural_order
@@ -64,9 +55,6 @@ from study.stats.roc import mrmc_long_frame
 
 EXCEL_MAX_ROWS = 1_048_576  # rows of one worksheet, the header row included
 EXCEL_SHEET_NAME_LENGTH = 31
-FORMATS: tuple[str, ...] = ("csv", "xlsx", "parquet", "imrmc", "mrmc", "html")
-DEFAULT_FORMATS: tuple[str, ...] = ("csv", "xlsx", "parquet", "imrmc", "mrmc")
-FOOL_RATE_ROWS_SHOWN = 50
 
 # Readable headers of the answers workbook, in its column order.
 ANSWER_HEADERS: dict[str, str] = {
@@ -364,182 +352,6 @@ def imrmc_text(long: pd.DataFrame, *, title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-# --- HTML report ----------------------------------------------------------------------------
-
-
-_STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 72rem; color: #222; }
-h1 { margin-bottom: 0.2rem; } h2 { margin-top: 2.2rem; border-bottom: 1px solid #ddd; }
-p.meta, p.note { color: #666; }
-table { border-collapse: collapse; font-size: 0.85rem; margin: 0.8rem 0; }
-th, td { border: 1px solid #ddd; padding: 0.25rem 0.5rem; text-align: left; }
-th { background: #f4f4f4; }
-.plot { margin: 1rem 0; }
-div.table { overflow-x: auto; }
-"""
-
-
-def _number(x: float) -> str:
-    """Three decimals; small numbers (p-values) in scientific notation; no negative zero."""
-    if x != 0 and abs(x) < 0.001:
-        return f"{x:.1e}"
-    return f"{x + 0.0:.3f}"
-
-
-def _table_html(table: pd.DataFrame, *, max_rows: int | None = None) -> str:
-    shown = table if max_rows is None else table.head(max_rows)
-    text = (
-        '<div class="table">'
-        + shown.to_html(index=False, na_rep="", border=0, float_format=_number, escape=True)
-        + "</div>"
-    )
-    if max_rows is not None and len(table) > max_rows:
-        text += (
-            f'<p class="note">The first {max_rows} of {len(table)} rows; the exports hold '
-            "them all.</p>"
-        )
-    return text
-
-
-@dataclass
-class _Html:
-    """The body of the report, built section by section."""
-
-    parts: list[str] = field(default_factory=list)
-    plots: int = 0
-
-    def heading(self, text: str) -> None:
-        self.parts.append(f"<h2>{html.escape(text)}</h2>")
-
-    def paragraph(self, text: str, css: str = "") -> None:
-        attribute = f' class="{css}"' if css else ""
-        self.parts.append(f"<p{attribute}>{html.escape(text)}</p>")
-
-    def table(self, table: pd.DataFrame, *, max_rows: int | None = None) -> None:
-        if not table.empty:
-            self.parts.append(_table_html(table, max_rows=max_rows))
-
-    def figure(self, figure: go.Figure) -> None:
-        self.plots += 1
-        self.parts.append(
-            '<div class="plot">'
-            + figure.to_html(
-                full_html=False,
-                include_plotlyjs=False,
-                div_id=f"plot-{self.plots}",
-                config={"displaylogo": False, "responsive": True},
-            )
-            + "</div>"
-        )
-
-
-def report_html(
-    context: StudyContext, report: StudyReport, *, generated_at: datetime | None = None
-) -> str:
-    """The standalone HTML report: methods, tables and plots, plotly.js inlined once."""
-    when = (generated_at or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC")
-    body = _Html()
-    body.paragraph(
-        f"Study {context.name} (id {context.id}, {context.status}); {report.answers} answers "
-        f"of {len(report.readers)} reader(s); {report.filters.describe()}; generated {when}.",
-        "meta",
-    )
-    body.heading("Methods")
-    for paragraph in methods_text(context, report):
-        body.paragraph(paragraph)
-
-    body.heading("Accuracy per reader and pooled")
-    if report.per_reader.empty:
-        body.paragraph(report.notes.get("per_reader", "no readings"), "note")
-    else:
-        body.table(compact_metrics(report.per_reader))
-        for kind in report.per_reader["question_kind"].unique():
-            body.figure(plots.accuracy_forest(report.per_reader, kind))
-        body.heading("Confusion matrices (all readers pooled)")
-        for _, row in confusion_rows(report.per_reader).iterrows():
-            body.figure(plots.confusion_matrix(row))
-    body.heading("Subgroups")
-    for name, table in report.subgroups.items():
-        if not table.empty:
-            body.paragraph(SUBGROUP_TITLES[name])
-            body.table(compact_metrics(table))
-
-    if report.has_seed_cells():
-        body.heading("Seed study layout (Saeed et al., Table 4.3)")
-        body.paragraph(
-            "Each cell: correct/read = accuracy (Wilson 95% interval), exact two-sided "
-            "binomial p against 0.5.",
-            "note",
-        )
-        body.table(report.seed_layout)
-
-    body.heading("Lesion identification: real vs synthetic images")
-    if report.lesion_by_origin.empty:
-        body.paragraph("No lesion question was answered.", "note")
-    else:
-        body.table(report.lesion_by_origin)
-        body.figure(plots.lesion_by_origin(report.lesion_by_origin))
-
-    body.heading("ROC from confidence ratings")
-    if report.auc.empty:
-        body.paragraph(report.notes.get("roc", "no confidence ratings"), "note")
-    else:
-        body.table(report.auc)
-        body.figure(plots.roc_curves(report.scores, report.auc))
-        body.figure(plots.auc_forest(report.auc, report.mrmc))
-    body.heading("Multi-reader multi-case analysis (Obuchowski-Rockette)")
-    if report.mrmc is None:
-        body.paragraph(report.notes.get("mrmc", "not available"), "note")
-    else:
-        mrmc = report.mrmc
-        body.paragraph(
-            f"Mean AUC of {len(mrmc.result.readers)} readers {mrmc.fom:.3f} (95% CI "
-            f"{mrmc.low:.3f}-{mrmc.high:.3f}, SE {mrmc.se:.3f}, df {mrmc.df:.1f}); t test "
-            f"against 0.5: t = {mrmc.t:.2f}, p = {_p_text(mrmc.p_vs_chance)}. "
-            f"{mrmc.cases_used} cases read by every reader"
-            + (f" ({mrmc.cases_left_out} left out)." if mrmc.cases_left_out else ".")
-        )
-        body.table(mrmc.table)
-
-    body.heading("Agreement")
-    if report.agreement_pairs.empty:
-        body.paragraph(report.notes.get("agreement", "not available"), "note")
-    body.table(report.agreement_groups)
-    body.table(report.agreement_pairs, max_rows=200)
-    if not report.agreement_intra.empty:
-        body.paragraph("Intra-reader agreement on repeated cases")
-        body.table(report.agreement_intra)
-
-    body.heading("Realism ratings (Likert)")
-    if report.likert_distribution.empty:
-        body.paragraph(report.notes.get("likert", "no realism ratings"), "note")
-    else:
-        body.table(report.likert_summary)
-        body.table(report.likert_test)
-        body.figure(plots.likert_histogram(report.likert_distribution))
-
-    body.heading("Images that fooled the readers")
-    if report.fool_rate.empty:
-        body.paragraph("No real/synthetic or 2AFC question was answered.", "note")
-    else:
-        body.figure(plots.fool_rate_histogram(report.fool_rate))
-        body.table(report.fool_rate, max_rows=FOOL_RATE_ROWS_SHOWN)
-
-    title = html.escape(f"{context.name}: results")
-    return (
-        "<!DOCTYPE html>\n<html lang='en'>\n<head>\n<meta charset='utf-8'>\n"
-        f"<title>{title}</title>\n<style>{_STYLE}</style>\n"
-        f"<script type='text/javascript'>{plotly.offline.get_plotlyjs()}</script>\n"
-        f"</head>\n<body>\n<h1>{title}</h1>\n" + "\n".join(body.parts) + "\n</body>\n</html>\n"
-    )
-
-
-def _p_text(value: float) -> str:
-    if not math.isfinite(value):
-        return "n/a"
-    return "< 0.001" if value < 0.001 else f"{value:.3f}"
-
-
 # --- a whole study into a folder --------------------------------------------------------------
 
 
@@ -590,12 +402,12 @@ def export_study(
     `on_format` is called with each format once it is written (progress).
     """
     chosen = parse_formats(",".join(formats))
-    context = study_context(engine, study_id)
-    tidy = tidy_answers(engine, study_id)
+    data = read_study(engine, study_id)
+    tidy, context = data.answers, data.context
     questions = context.questions
     needs_report = {"csv", "xlsx", "html"} & set(chosen)
-    report = build_report(tidy, seed=context.seed) if needs_report else None
-    tables = report_tables(report) if report is not None else {}
+    report = study_report(data) if needs_report else None
+    tables = report_tables(report.tables) if report is not None else {}
     files: list[Path] = []
     skipped: dict[str, str] = {}
     for name in chosen:
@@ -622,7 +434,7 @@ def export_study(
                 else:
                     files.append(_write(out_dir / "ratings_long.csv", mrmc_csv(long)))
         elif name == "html" and report is not None:
-            files.append(_write(out_dir / "report.html", report_html(context, report)))
+            files.append(_write(out_dir / "report.html", report_html(report)))
         if on_format is not None:
             on_format(name)
     return ExportResult(files, skipped)
@@ -648,23 +460,23 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower() or "study"
 
 
-def study_downloads(context: StudyContext, tidy: pd.DataFrame) -> list[Download]:
+def study_downloads(data: StudyData) -> list[Download]:
     """Every export of a study, as the exports page offers them."""
-    questions = context.questions
-    stem = _slug(context.name)
+    tidy, questions = data.answers, data.context.questions
+    stem = _slug(data.context.name)
 
     def tables() -> dict[str, pd.DataFrame]:
-        return report_tables(build_report(tidy, seed=context.seed))
+        return report_tables(study_report(data).tables)
 
     def report() -> bytes:
-        return report_html(context, build_report(tidy, seed=context.seed)).encode()
+        return report_html(study_report(data)).encode()
 
     try:
         long = roc_ratings(tidy)
         unavailable = ""
     except ReportError as error:
         long, unavailable = pd.DataFrame(), str(error)
-    title = f"VTT Studio study {context.name}"
+    title = f"VTT Studio study {data.context.name}"
     sheet = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     return [
         Download(

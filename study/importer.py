@@ -89,6 +89,7 @@ def import_manifest(
         manifest,
         allow_absolute=allow_absolute,
         progress=(lambda done, total: progress("load", done, total)) if progress else None,
+        max_pixels=settings.max_image_pixels(),
         shown=shown,
     )
     by_sha: dict[str, tuple[ManifestSlice, dict[str, object]]] = {}

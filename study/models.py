@@ -383,7 +383,11 @@ class WebSession(Base):
 
 
 class Job(Base):
-    """A background run (generate, train, import)."""
+    """A background run (generate, train): the truth every process shares about it.
+
+    The app's pages read it; the process that runs it (an app process, or a worker on another
+    machine) writes its progress, log tail, heartbeat and result; cancelling is changing its
+    state, which the runner sees."""
 
     __tablename__ = "jobs"
 
@@ -398,11 +402,14 @@ class Job(Base):
     result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     error: Mapped[str] = mapped_column(Text, default="")
     pid: Mapped[int | None] = mapped_column(Integer)
-    # The app process whose thread runs the job: its host name, pid and start time (clock ticks
-    # after boot, from /proc), so that a restarted app recovers only its own host's dead jobs.
+    # The process whose thread runs the job (an app process or a worker): its host name, pid and
+    # start time (clock ticks after boot, from /proc), so that a restarted process recovers
+    # only its own host's dead jobs.
     runner_host: Mapped[str | None] = mapped_column(String(255))
     runner_pid: Mapped[int | None] = mapped_column(Integer)
     runner_start: Mapped[int | None] = mapped_column(BigInteger)
+    # Written by the runner every few seconds: a worker on another machine may die unseen.
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -228,19 +228,24 @@ class VisitorCount:
     finished: int
 
 
-def visitor_count(engine: Engine, study_id: int) -> VisitorCount:
-    """How many anonymous visitors a study with a public code has, and how many finished."""
-    with transaction(engine) as session:
-        rows = session.execute(
-            select(func.count(Assignment.id), func.count(Assignment.completed_at))
-            .select_from(Reader)
-            .outerjoin(Assignment, Assignment.reader_id == Reader.id)
-            .where(Reader.study_id == study_id, Reader.kind == ReaderKind.VISITOR)
-            .group_by(Reader.id)
-        ).all()
+def count_visitors(session: Session, study_id: int) -> VisitorCount:
+    """How many anonymous visitors a study with a public code has, and how many finished
+    (inside the caller's transaction)."""
+    rows = session.execute(
+        select(func.count(Assignment.id), func.count(Assignment.completed_at))
+        .select_from(Reader)
+        .outerjoin(Assignment, Assignment.reader_id == Reader.id)
+        .where(Reader.study_id == study_id, Reader.kind == ReaderKind.VISITOR)
+        .group_by(Reader.id)
+    ).all()
     return VisitorCount(
         visitors=len(rows), finished=sum(1 for total, done in rows if total and done == total)
     )
+
+
+def visitor_count(engine: Engine, study_id: int) -> VisitorCount:
+    with transaction(engine) as session:
+        return count_visitors(session, study_id)
 
 
 def list_readers(engine: Engine, study_id: int) -> list[ReaderInfo]:

@@ -1,10 +1,11 @@
 """Results of a study as tables: everything the results page, the HTML report and the exports
 show, assembled from the statistics of `study.stats` on the tidy answer frame.
 
-`build_report(tidy)` computes every table once; a section whose statistic cannot be computed
-for these answers (no confidence question, a single reader, ...) is left empty and its note
-says why. `study_context` gathers what the methods paragraph describes (readers, cases,
-design), and `apply_filters` narrows the answers to a subgroup before a report is built.
+`build_report(tidy)` computes every table once (`ResultTables`); a table whose statistic
+cannot be computed for these answers (no confidence question, a single reader, ...) is left
+empty and its note says why. `read_context` gathers what the methods paragraph describes
+(readers, cases, design, questions, history), and `apply_filters` narrows the answers to a
+subgroup before the tables are built. `study.report` lays these tables out.
 
 Example:
     >>> Filters(sequences=("T2W",)).describe()
@@ -13,9 +14,7 @@ Example:
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import io
 import math
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,9 +22,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 from scipy import stats
 from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
 from study.db import transaction
 from study.design import (
@@ -33,13 +32,11 @@ from study.design import (
     StudyEventInfo,
     StudySummary,
     list_studies,
-    study_history,
-    study_questions,
+    read_history,
+    read_questions,
 )
 from study.imaging.errors import VTTError
-from study.models import Asset, Case, CaseAsset, Reader, ReaderKind, Study, StudyAction
-from study.reading import Viewport
-from study.rendering import render_viewport
+from study.models import Case, Reader, ReaderKind, Study, StudyAction
 from study.simulate import is_simulated
 from study.stats import StatsError
 from study.stats.agreement import group_agreement, intra_reader_agreement, pairwise_agreement
@@ -48,7 +45,6 @@ from study.stats.mrmc import MrmcResult, mrmc_data, obuchowski_rockette
 from study.stats.roc import auc_table, mrmc_long_frame, ordinal_scores
 from study.stats.tables import (
     BINARY_KINDS,
-    POOLED,
     POSITIVE_CLASS,
     binary_calls,
     lesion_accuracy_by_origin,
@@ -57,7 +53,9 @@ from study.stats.tables import (
     seed_table,
     seed_table_layout,
 )
-from study.storage import AssetStore
+
+# study.plots takes the pooled row's name from this module.
+from study.stats.tables import POOLED as POOLED
 
 
 class ReportError(VTTError):
@@ -140,36 +138,32 @@ def find_study(engine: Engine, key: str) -> StudySummary:
 
 
 def study_context(engine: Engine, study_id: int) -> StudyContext:
-    """The study's settings, readers, case composition and questions."""
+    """The study's settings, readers, case composition, questions and history."""
     with transaction(engine) as session:
-        study = session.get(Study, study_id)
-        if study is None:
-            raise ReportError(f"there is no study with id {study_id}")
-        readers = tuple(
-            ReaderDescription(r.alias, r.experience_years, r.specialty, ReaderKind(r.kind))
-            for r in session.scalars(
-                select(Reader).where(Reader.study_id == study_id).order_by(Reader.alias)
-            )
+        return read_context(session, study_id)
+
+
+def read_context(session: Session, study_id: int) -> StudyContext:
+    """`study_context` inside the caller's transaction (a report reads the study in one)."""
+    study = session.get(Study, study_id)
+    if study is None:
+        raise ReportError(f"there is no study with id {study_id}")
+    readers = tuple(
+        ReaderDescription(r.alias, r.experience_years, r.specialty, ReaderKind(r.kind))
+        for r in session.scalars(
+            select(Reader).where(Reader.study_id == study_id).order_by(Reader.alias)
         )
-        rows = session.execute(
-            select(
-                Case.kind,
-                Case.sequence,
-                Case.origin,
-                Case.lesion,
-                Case.practice,
-                Case.repeat_of_id.is_not(None),
-            ).where(Case.study_id == study_id)
-        ).all()
-        context = {
-            "id": study.id,
-            "name": study.name,
-            "status": str(study.status),
-            "seed": study.seed,
-            "allow_revisit": study.allow_revisit,
-            "feedback": str(study.feedback),
-            "settings": dict(study.settings or {}),
-        }
+    )
+    rows = session.execute(
+        select(
+            Case.kind,
+            Case.sequence,
+            Case.origin,
+            Case.lesion,
+            Case.practice,
+            Case.repeat_of_id.is_not(None),
+        ).where(Case.study_id == study_id)
+    ).all()
     columns = ["kind", "sequence", "origin", "lesion", "practice", "repeat"]
     cases = pd.DataFrame(
         [(str(k), s, str(o), lesion, bool(p), bool(r)) for k, s, o, lesion, p, r in rows],
@@ -178,11 +172,17 @@ def study_context(engine: Engine, study_id: int) -> StudyContext:
     cases["lesion"] = cases["lesion"].map(LESION_LABELS).fillna(LESION_UNKNOWN)
     composition = cases.groupby(columns, sort=True).size().rename("cases").reset_index()
     return StudyContext(
-        **context,
+        id=study.id,
+        name=study.name,
+        status=str(study.status),
+        seed=study.seed,
+        allow_revisit=study.allow_revisit,
+        feedback=str(study.feedback),
+        settings=dict(study.settings or {}),
         readers=readers,
         cases=composition,
-        questions=tuple(study_questions(engine, study_id)),
-        history=tuple(study_history(engine, study_id)),
+        questions=tuple(read_questions(study)),
+        history=tuple(read_history(study)),
     )
 
 
@@ -436,8 +436,8 @@ def _agreement_tables(tidy: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, p
 
 
 @dataclass(frozen=True)
-class StudyReport:
-    """Every table of a study's results; `notes` says why a section is empty."""
+class ResultTables:
+    """Every table of a study's results; `notes` says why a table is empty."""
 
     filters: Filters
     answers: int
@@ -492,7 +492,7 @@ def build_report(
     filters: Filters = Filters(),
     seed: int = 0,
     confidence: float = 0.95,
-) -> StudyReport:
+) -> ResultTables:
     """Every results table of `tidy` (already filtered by `filters`, which the report names).
 
     `seed` seeds the bootstrap of the Likert means.
@@ -544,7 +544,7 @@ def build_report(
         test = _attempt("likert_test", notes, lambda: _likert_test(ratings))
     else:
         notes["likert"] = "the study asks no realism (Likert) question"
-    return StudyReport(
+    return ResultTables(
         filters=filters,
         # Practice answers are not analysed, so they are not counted either.
         answers=int((~tidy["practice"].astype(bool)).sum()),
@@ -568,7 +568,7 @@ def build_report(
     )
 
 
-def report_tables(report: StudyReport) -> dict[str, pd.DataFrame]:
+def report_tables(report: ResultTables) -> dict[str, pd.DataFrame]:
     """The report's tables by export name (empty ones left out), in reading order."""
     tables = {
         "per_reader": report.per_reader,
@@ -598,7 +598,8 @@ def _interval(estimate: float, low: float, high: float) -> str:
     return f"{estimate:.3f} ({low:.3f}-{high:.3f})"
 
 
-def _p(value: float) -> str:
+def p_text(value: float | None) -> str:
+    """A p-value for reading: three decimals, '< 0.001' below, 'n/a' when missing."""
     if value is None or pd.isna(value):
         return "n/a"
     return "< 0.001" if value < 0.001 else f"{value:.3f}"
@@ -625,7 +626,7 @@ def compact_metrics(table: pd.DataFrame) -> pd.DataFrame:
             strict=True,
         )
     ]
-    out["p vs 0.5"] = table["accuracy_p_vs_chance"].map(_p)
+    out["p vs 0.5"] = table["accuracy_p_vs_chance"].map(p_text)
     for rate, label in (
         ("sensitivity", "sensitivity"),
         ("specificity", "specificity"),
@@ -674,14 +675,6 @@ def metrics_parts(table: pd.DataFrame) -> list[MetricsPart]:
             )
         )
     return parts
-
-
-def confusion_rows(per_reader: pd.DataFrame) -> pd.DataFrame:
-    """The pooled rows of `per_reader_table` (one per question kind): their counts make the
-    confusion matrices."""
-    if per_reader.empty:
-        return per_reader
-    return per_reader[per_reader["reader"] == POOLED].reset_index(drop=True)
 
 
 # --- methods paragraph --------------------------------------------------------------------
@@ -769,7 +762,7 @@ def _history_text(context: StudyContext) -> str:
 
 
 # The statistics paragraph, one sentence per analysis, with what shows that it was made.
-_ANALYSES: tuple[tuple[Callable[[StudyReport], bool], str], ...] = (
+_ANALYSES: tuple[tuple[Callable[[ResultTables], bool], str], ...] = (
     (
         lambda r: not r.per_reader.empty,
         "Accuracy, sensitivity, specificity, PPV and NPV are given per reader and pooled, with "
@@ -813,7 +806,7 @@ _ANALYSES: tuple[tuple[Callable[[StudyReport], bool], str], ...] = (
 )
 
 
-def _statistics_text(report: StudyReport | None) -> str:
+def _statistics_text(report: ResultTables | None) -> str:
     """The analyses behind the tables `report` has (every analysis without a report)."""
     made = [text for ran, text in _ANALYSES if report is None or ran(report)]
     if not made:
@@ -821,7 +814,7 @@ def _statistics_text(report: StudyReport | None) -> str:
     return "Statistics. " + " ".join(made)
 
 
-def methods_text(context: StudyContext, report: StudyReport | None = None) -> list[str]:
+def methods_text(context: StudyContext, report: ResultTables | None = None) -> list[str]:
     """The methods section as paragraphs an author can adapt: readers (those who answered in
     `report`; all of the study's without one), cases, design, questions, and the statistics
     of the analyses `report` holds (every analysis without one)."""
@@ -891,41 +884,3 @@ def methods_text(context: StudyContext, report: StudyReport | None = None) -> li
         for q in context.questions
     )
     return [readers_text, cases_text, design_text, questions_text, _statistics_text(report)]
-
-
-# --- thumbnails for analysts --------------------------------------------------------------
-
-
-def case_thumbnails(
-    engine: Engine,
-    case_ids: Sequence[int],
-    *,
-    size: int = 96,
-    store: AssetStore | None = None,
-) -> dict[int, str]:
-    """PNG data URLs of cases, their viewports side by side, rendered from the canonical
-    arrays (for coordinators and analysts: the results name each image's origin)."""
-    if not case_ids:
-        return {}
-    with transaction(engine) as session:
-        rows = session.execute(
-            select(CaseAsset.case_id, CaseAsset.viewport, Asset.canonical_sha256)
-            .join(Asset, Asset.id == CaseAsset.asset_id)
-            .where(CaseAsset.case_id.in_([int(c) for c in case_ids]))
-            .order_by(CaseAsset.case_id, CaseAsset.position)
-        ).all()
-    views: dict[int, list[Viewport]] = {}
-    for case_id, viewport, canonical_sha256 in rows:
-        views.setdefault(case_id, []).append(Viewport(viewport, viewport, canonical_sha256))
-    urls = {}
-    for case_id, viewports in views.items():
-        images = [
-            Image.open(io.BytesIO(render_viewport(v, size=size, store=store))) for v in viewports
-        ]
-        strip = Image.new("L", (size * len(images), size))
-        for i, image in enumerate(images):
-            strip.paste(image.convert("L"), (i * size, 0))
-        buffer = io.BytesIO()
-        strip.save(buffer, format="PNG")
-        urls[case_id] = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
-    return urls

@@ -88,7 +88,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "VTT_MAX_JOBS",
         "1",
-        "Generate and train jobs that run at once; further jobs wait in a queue.",
+        "Generate and train jobs that one process runs at once (the app's own threads, or a "
+        "worker's default); further jobs wait in the queue.",
+    ),
+    Setting(
+        "VTT_JOB_BROKER",
+        "",
+        "Where generate and train jobs wait. Empty: a SQLite queue in VTT_DATA_DIR that the "
+        "app's own threads run. redis://host:port/db: a Redis queue that workers run "
+        "(`python -m study worker`, on any machine that shares the database and VTT_DATA_DIR); "
+        "the app then only queues.",
     ),
 )
 

@@ -1,7 +1,8 @@
 """A trained generator on disk, and the training state that `--resume` continues from.
 
 Layout of a checkpoint folder:
-    config.json                 model config, weight dtype, training provenance
+    config.json                 model config, weight dtype, training provenance (read, without
+                                torch, by `synth.contract.read_checkpoint_info`)
     vocab.json                  the prompt vocabulary
     unet.safetensors            EMA weights of the UNet (split into `unet-00001-of-0000N...`
     text_encoder.safetensors    shards above 12 MiB, so every file fits a 16 MiB transfer)
@@ -24,12 +25,12 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from synth.contract import CHECKPOINT_CONFIG, CHECKPOINT_FORMAT
+from synth.contract import read_checkpoint_config as read_config
 from synth.errors import SynthError
 from synth.model import ConditionalUNet, ModelConfig
 from synth.text import Vocabulary
 
-FORMAT = "vtt-synth/1"
-CONFIG_FILE = "config.json"
 VOCAB_FILE = "vocab.json"
 STATE_FILE = Path("resume") / "state.pt"
 COMPONENTS = ("unet", "text_encoder")
@@ -47,11 +48,6 @@ class Generator:
     sha256: str
     training: dict[str, Any] = field(default_factory=dict)
     directory: Path | None = None
-
-    @property
-    def recommended_sampling(self) -> dict[str, Any]:
-        """The sampler, steps and guidance a distilled student was made for; {} otherwise."""
-        return dict(self.training.get("sampling") or {})
 
     @property
     def device(self) -> torch.device:
@@ -148,33 +144,17 @@ def save_checkpoint(
         if stale.name not in written:
             stale.unlink()
     document = {
-        "format": FORMAT,
+        "format": CHECKPOINT_FORMAT,
         "model": config.to_dict(),
         "weights_dtype": str(dtype).removeprefix("torch."),
         "training": training,
     }
     _write_atomically(
-        directory / CONFIG_FILE,
+        directory / CHECKPOINT_CONFIG,
         lambda path: path.write_text(json.dumps(document, indent=2) + "\n"),
     )
     _write_atomically(directory / VOCAB_FILE, vocabulary.save)
     return checkpoint_sha256(directory)
-
-
-def read_config(directory: Path) -> dict[str, Any]:
-    path = directory / CONFIG_FILE
-    try:
-        document = json.loads(path.read_text())
-    except FileNotFoundError as error:
-        raise SynthError(
-            f"{directory} is not a checkpoint ({CONFIG_FILE} is missing): "
-            "train one with `python -m synth train --manifest M --out DIR`"
-        ) from error
-    except ValueError as error:
-        raise SynthError(f"{path}: not valid JSON ({error})") from error
-    if document.get("format") != FORMAT:
-        raise SynthError(f"{path}: format {document.get('format')!r}, expected {FORMAT!r}")
-    return document
 
 
 def load_weights(directory: Path) -> dict[str, torch.Tensor]:

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
 
 from study.imaging.commandline import build_parser, run
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """The parser of `python -m synth`, every command's options built from `synth.contract`."""
     import synth.commands
 
-    parser = build_parser(
+    return build_parser(
         "python -m synth",
         "VTT Studio generator: phantom data, training, sampling and realism checks.",
         synth.commands,
     )
-    return run(parser, argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run(parser(), argv)

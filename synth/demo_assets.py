@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import csv
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
+from study.imaging.manifest import write_manifest
 from synth.checkpoint import (
     checkpoint_sha256,
     load_checkpoint,
@@ -24,9 +24,10 @@ from synth.checkpoint import (
     read_config,
     save_checkpoint,
 )
+from synth.contract import DemoAssetsRequest
 from synth.distill import DistillConfig, distill
 from synth.phantom import write_phantom
-from synth.progress import ProgressKind, make_progress
+from synth.progress import make_progress
 from synth.sample import write_samples
 from synth.train import TrainConfig, train
 
@@ -45,30 +46,7 @@ PAIRED_GROUPS = (
 )
 
 
-@dataclass(frozen=True)
-class DemoAssetsPlan:
-    out: Path
-    work: Path
-    device: str = "cpu"
-    model: str = "default"
-    steps: int = 3_700
-    batch: int = 128
-    lr: float = 3e-4
-    warmup: int = 500
-    lesion_share: float | None = None
-    size: int = 128
-    train_patients: int = 400
-    demo_patients: int = 8
-    per_group: int = 6
-    max_minutes: float | None = None
-    compile: bool = False
-    student_steps: int = 4
-    distill_trajectories: int = 4096
-    distill_steps: int = 1300
-    progress: ProgressKind = "tqdm"
-
-
-def training_cohort(plan: DemoAssetsPlan) -> Path:
+def training_cohort(plan: DemoAssetsRequest) -> Path:
     manifest = plan.work / "train" / "manifest.csv"
     if not manifest.is_file():
         shutil.rmtree(plan.work / "train", ignore_errors=True)
@@ -87,7 +65,7 @@ def trained_steps(checkpoint: Path) -> int:
     return int(state["step"]) if state else 0
 
 
-def train_generator(plan: DemoAssetsPlan, manifest: Path) -> bool:
+def train_generator(plan: DemoAssetsRequest, manifest: Path) -> bool:
     """Train, or continue training; True once the planned steps are done."""
     checkpoint = plan.work / "checkpoint"
     if trained_steps(checkpoint) < plan.steps:
@@ -112,7 +90,7 @@ def train_generator(plan: DemoAssetsPlan, manifest: Path) -> bool:
     return trained_steps(checkpoint) >= plan.steps
 
 
-def export_demo_checkpoint(plan: DemoAssetsPlan) -> Path:
+def export_demo_checkpoint(plan: DemoAssetsRequest) -> Path:
     """The trained EMA weights in float16: small enough to ship in the repository."""
     target = plan.out / "checkpoint"
     generator = load_checkpoint(plan.work / "checkpoint")
@@ -128,7 +106,7 @@ def export_demo_checkpoint(plan: DemoAssetsPlan) -> Path:
     return target
 
 
-def demo_student(plan: DemoAssetsPlan, teacher: Path) -> Path:
+def demo_student(plan: DemoAssetsRequest, teacher: Path) -> Path:
     """The teacher's few-step student; kept while it was distilled from this very teacher."""
     target = plan.out / "student"
     teacher_sha256 = checkpoint_sha256(teacher)
@@ -158,7 +136,7 @@ def demo_student(plan: DemoAssetsPlan, teacher: Path) -> Path:
     return target
 
 
-def demo_real_images(plan: DemoAssetsPlan) -> Path:
+def demo_real_images(plan: DemoAssetsRequest) -> Path:
     """Held-out phantom patients; their slices (not the volumes) ship with the demo."""
     real = plan.out / "real"
     shutil.rmtree(real, ignore_errors=True)
@@ -167,7 +145,7 @@ def demo_real_images(plan: DemoAssetsPlan) -> Path:
     return manifest
 
 
-def demo_synthetic_images(plan: DemoAssetsPlan, checkpoint: Path) -> Path:
+def demo_synthetic_images(plan: DemoAssetsRequest, checkpoint: Path) -> Path:
     """The generator's images of every group, under one manifest with relative paths."""
     synthetic = plan.out / "synthetic"
     shutil.rmtree(synthetic, ignore_errors=True)
@@ -195,23 +173,18 @@ def demo_synthetic_images(plan: DemoAssetsPlan, checkpoint: Path) -> Path:
 
 def merge_manifests(parts: dict[str, Path], target: Path) -> Path:
     """One manifest whose paths are relative to `target`'s folder."""
-    rows: list[dict[str, str]] = []
-    columns: list[str] = []
+    rows: list[dict[str, object]] = []
     for manifest in parts.values():
-        with manifest.open(newline="") as handle:
-            reader = csv.DictReader(handle)
-            columns = columns or list(reader.fieldnames or [])
+        # The cells are copied as the generator wrote them, not as the reader canonicalises them.
+        with manifest.open(newline="", encoding="utf-8") as handle:
             prefix = manifest.parent.relative_to(target.parent)
-            rows += [{**row, "path": str(prefix / row["path"])} for row in reader]
-    with target.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    return target
+            rows += [{**row, "path": prefix / row["path"]} for row in csv.DictReader(handle)]
+    return write_manifest(target, rows)
 
 
-def build_demo_assets(plan: DemoAssetsPlan) -> bool:
-    """Run the phases that are not done yet; False when training paused (run again)."""
+def build_demo_assets(plan: DemoAssetsRequest) -> bool:
+    """Run the phases that are not done yet (the command's request, its device resolved);
+    False when training paused (run again)."""
     if not train_generator(plan, training_cohort(plan)):
         return False
     checkpoint = export_demo_checkpoint(plan)

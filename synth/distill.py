@@ -24,54 +24,26 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
 
 import torch
 
 from synth.checkpoint import Generator, load_checkpoint, save_checkpoint
+from synth.contract import CHECKPOINT_CONFIG, DistillRequest
 from synth.data import BatchSampler, training_set_from_manifest
 from synth.errors import SynthError
 from synth.model import ModelConfig
 from synth.progress import Progress, SilentProgress
-from synth.sample import (
-    DEFAULT_GUIDANCE,
-    autocast_for,
-    denoise,
-    make_scheduler,
-    prompt_embeddings,
-)
+from synth.sample import autocast_for, denoise, make_scheduler, prompt_embeddings
 from synth.train import describe_device, resolve_device, step_seed
 
 STUDENT_SAMPLER = "ddim"
+# A share of the trajectories is drawn without its T2W condition, so that the student also
+# makes DWI and ADC images from the prompt alone.
+CONDITION_DROPOUT = 0.3
 
 
-@dataclass(frozen=True)
-class DistillConfig:
-    """Options of `python -m synth distill`."""
-
-    teacher: Path
-    manifest: Path
-    out: Path
-    student_steps: int = 4
-    trajectories: int = 4096
-    teacher_steps: int = 20
-    guidance: float = DEFAULT_GUIDANCE
-    steps: int = 2000
-    batch: int = 64
-    lr: float = 3e-5
-    condition_dropout: float = 0.3
-    seed: int = 0
-    device: Literal["cpu", "cuda"] | None = None
-    max_minutes: float | None = None
-
-    def __post_init__(self) -> None:
-        for name in ("student_steps", "trajectories", "teacher_steps", "steps", "batch"):
-            if getattr(self, name) < 1:
-                raise SynthError(f"--{name.replace('_', '-')} must be at least 1")
-        if not self.lr > 0:
-            raise SynthError(f"--lr must be positive, not {self.lr}")
-        if self.max_minutes is not None and self.max_minutes <= 0:
-            raise SynthError(f"--max-minutes must be positive, not {self.max_minutes}")
+# The name synth.demo_assets and notebooks distil with.
+DistillConfig = DistillRequest
 
 
 @dataclass
@@ -85,7 +57,7 @@ class Trajectories:
     condition_mask: torch.Tensor  # [N]
 
 
-def student_timesteps(config: DistillConfig, teacher_config: ModelConfig) -> list[int]:
+def student_timesteps(config: DistillRequest, teacher_config: ModelConfig) -> list[int]:
     """The student's DDIM timesteps; each must be one of the teacher sampler's timesteps."""
     student = make_scheduler(teacher_config, STUDENT_SAMPLER)
     student.set_timesteps(config.student_steps)
@@ -103,7 +75,7 @@ def student_timesteps(config: DistillConfig, teacher_config: ModelConfig) -> lis
 
 
 def teacher_trajectories(
-    config: DistillConfig, progress: Progress, deadline: float | None
+    config: DistillRequest, progress: Progress, deadline: float | None
 ) -> tuple[Trajectories, Generator, list[int]]:
     device = torch.device(resolve_device(config.device))
     teacher = load_checkpoint(config.teacher, device)
@@ -116,7 +88,7 @@ def teacher_trajectories(
         teacher.config.max_tokens,
         device,
         prompt_dropout=0.0,
-        condition_dropout=config.condition_dropout,
+        condition_dropout=CONDITION_DROPOUT,
         unknown_word_rate=0.0,
     )
     empty = teacher.vocabulary.encode_batch([""], teacher.config.max_tokens).to(device)
@@ -185,7 +157,7 @@ def step_targets(states: torch.Tensor, index: torch.Tensor, alphas: torch.Tensor
 
 
 def distill(
-    config: DistillConfig,
+    config: DistillRequest,
     teacher_progress: Progress | None = None,
     student_progress: Progress | None = None,
 ) -> Path:
@@ -193,7 +165,7 @@ def distill(
 
     `teacher_progress` counts trajectories, `student_progress` training steps."""
     progress = student_progress or SilentProgress()
-    if (config.out / "config.json").exists():
+    if (config.out / CHECKPOINT_CONFIG).exists():
         raise SynthError(f"{config.out} already holds a checkpoint: choose a new --out")
     started = time.perf_counter()
     deadline = None if config.max_minutes is None else started + 60 * config.max_minutes

@@ -6,7 +6,8 @@ square size with `study.imaging.render.fit_square`):
 - Classifier two-sample test (C2ST; Lopez-Paz & Oquab, ICLR 2017): can a small CNN tell real
   from synthetic? Real images are grouped by patient, synthetic ones by pair key (or one group
   per image), and k-fold cross-validation over those groups gives every image an out-of-fold
-  score. AUC 0.5 means indistinguishable; its 95% interval is DeLong's (DeLong et al. 1988).
+  score. AUC 0.5 means indistinguishable; its 95% interval is DeLong's (DeLong et al. 1988),
+  from `study.stats.roc`, the one implementation the reader studies use too.
 - Memorisation (with training images): each image's highest zero-mean normalised
   cross-correlation (NCC) with any training image. Synthetic images are compared with held-out
   real ones; a synthetic image closer to the training set than every held-out real image is
@@ -30,7 +31,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy.stats import norm, rankdata
 from sklearn.model_selection import StratifiedGroupKFold
 from torch import nn
 from torch.nn import functional as F
@@ -38,15 +38,18 @@ from torch.nn import functional as F
 from study.imaging.manifest import load_manifest
 from study.imaging.render import fit_square
 from study.imaging.types import Lesion, Origin, Sequence
+from study.stats.roc import delong_auc
+from synth.contract import EvaluateRequest, option_spec
 from synth.errors import SynthError
 
 ProgressCallback = Callable[[int, int], None]
 
-DEFAULT_SIZE = 64
-DEFAULT_FOLDS = 5
-DEFAULT_EPOCHS = 8
-DEFAULT_LESION_SIZE = 128
-DEFAULT_LESION_FIELD = 0.5
+# The command line's defaults, declared once in the contract.
+DEFAULT_SIZE: int = option_spec(EvaluateRequest, "size").default
+DEFAULT_FOLDS: int = option_spec(EvaluateRequest, "folds").default
+DEFAULT_EPOCHS: int = option_spec(EvaluateRequest, "epochs").default
+DEFAULT_LESION_SIZE: int = option_spec(EvaluateRequest, "lesion_size").default
+DEFAULT_LESION_FIELD: float = option_spec(EvaluateRequest, "lesion_field").default
 BATCH_SIZE = 16
 LEARNING_RATE = 2e-3
 C2ST_WIDTHS = (16, 32, 64)
@@ -303,28 +306,6 @@ def predict_probabilities(
     return torch.cat(parts).numpy()
 
 
-def delong_auc(positive: np.ndarray, negative: np.ndarray) -> tuple[float, float]:
-    """AUC (P(score of a positive > score of a negative), ties half) and its DeLong variance.
-
-    Placement values by midranks (Sun & Xu 2014): V10_i = (R_i - R^X_i) / n_neg,
-    V01_j = 1 - (R_j - R^Y_j) / n_pos; var = s10 / n_pos + s01 / n_neg.
-    """
-    n_pos, n_neg = len(positive), len(negative)
-    ranks = rankdata(np.concatenate([positive, negative]))
-    v10 = (ranks[:n_pos] - rankdata(positive)) / n_neg
-    v01 = 1.0 - (ranks[n_pos:] - rankdata(negative)) / n_pos
-    auc = float(v10.mean())
-    s10 = float(np.var(v10, ddof=1)) if n_pos > 1 else 0.0
-    s01 = float(np.var(v01, ddof=1)) if n_neg > 1 else 0.0
-    return auc, s10 / n_pos + s01 / n_neg
-
-
-def auc_interval(auc: float, variance: float, level: float = 0.95) -> tuple[float, float]:
-    """Wald interval auc +- z * sd, clipped to [0, 1]."""
-    half = float(norm.ppf(0.5 + level / 2)) * math.sqrt(variance)
-    return max(0.0, auc - half), min(1.0, auc + half)
-
-
 def c2st_folds(real: ImageSet, synthetic: ImageSet, folds: int) -> int:
     """Folds actually used: at most `folds`, at most the groups of either side."""
     smallest = min(len(set(real.groups)), len(set(synthetic.groups)))
@@ -362,8 +343,8 @@ def c2st(
             images[train], labels[train], 2, epochs=epochs, seed=seed + fold, on_epoch=on_epoch
         )
         scores[test] = predict_probabilities(model, images[test])[:, 1]
-    auc, variance = delong_auc(scores[labels == 1], scores[labels == 0])
-    return auc, auc_interval(auc, variance)
+    result = delong_auc(scores, labels == 1)
+    return result.auc, (result.low, result.high)
 
 
 def _standardised(images: np.ndarray) -> np.ndarray:

@@ -26,6 +26,7 @@ import torch
 from diffusers import UNet2DModel
 from torch import nn
 
+from synth.contract import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE, Preset
 from synth.errors import SynthError
 from synth.text import TextEncoder
 
@@ -33,7 +34,6 @@ PREDICTION_TYPE = "v_prediction"
 BETA_SCHEDULE = "squaredcos_cap_v2"
 NUM_TRAIN_TIMESTEPS = 1000
 IN_CHANNELS = 3  # noisy image, condition image, condition-present mask
-MIN_SIZE, MAX_SIZE = 32, 256
 
 
 @dataclass(frozen=True)
@@ -56,10 +56,10 @@ class ModelConfig:
     def __post_init__(self) -> None:
         levels = len(self.block_out_channels)
         factor = 2 ** (levels - 1)
-        if not MIN_SIZE <= self.image_size <= MAX_SIZE or self.image_size % factor:
+        if not MIN_IMAGE_SIZE <= self.image_size <= MAX_IMAGE_SIZE or self.image_size % factor:
             raise SynthError(
                 f"image size {self.image_size} is not supported by the {self.preset!r} model: "
-                f"choose a multiple of {factor} from {MIN_SIZE} to {MAX_SIZE}"
+                f"choose a multiple of {factor} from {MIN_IMAGE_SIZE} to {MAX_IMAGE_SIZE}"
             )
         if not set(self.attention_levels) <= set(range(levels)):
             raise SynthError(f"attention levels {self.attention_levels} outside 0..{levels - 1}")
@@ -90,7 +90,8 @@ class ModelConfig:
             raise SynthError(f"not a model configuration: {error}") from error
 
 
-PRESETS: dict[str, ModelConfig] = {
+# The presets the contract names (synth.contract.PRESETS), built.
+PRESETS: dict[Preset, ModelConfig] = {
     "tiny": ModelConfig(
         preset="tiny",
         image_size=32,

@@ -1,19 +1,19 @@
 """Progress on stderr: a tqdm bar for people, or JSON lines for the app's background jobs.
 
-`--progress jsonl` prints one object per line, e.g.
-    {"event": "progress", "done": 200, "total": 1000, "loss": 0.0412}
-    {"event": "done", "done": 1000, "total": 1000, ...}
+`--progress jsonl` prints one object per line in the contract's format
+(`synth.contract.format_progress_event`), e.g.
+    {"event": "progress", "done": 200, "total": 1000, "unit": "step", "loss": 0.0412}
+    {"event": "done", "done": 1000, "total": 1000, "unit": "step", ...}
 """
 
 from __future__ import annotations
 
-import json
 import sys
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from tqdm import tqdm
 
-ProgressKind = Literal["tqdm", "jsonl"]
+from synth.contract import ProgressEvent, ProgressKind, format_progress_event
 
 
 class Progress(Protocol):
@@ -36,9 +36,9 @@ class JsonlProgress:
         self.unit = unit
         self.done = 0
 
-    def _emit(self, event: str, fields: dict[str, Any]) -> None:
-        record = {"event": event, "done": self.done, "total": self.total, "unit": self.unit}
-        print(json.dumps({**record, **fields}), file=sys.stderr, flush=True)
+    def _emit(self, event: ProgressEvent, fields: dict[str, Any]) -> None:
+        line = format_progress_event(event, self.done, self.total, self.unit, **fields)
+        print(line, file=sys.stderr, flush=True)
 
     def update(self, done: int, **fields: Any) -> None:
         self.done = done

@@ -10,41 +10,26 @@ guidance, condition).
 from __future__ import annotations
 
 import contextlib
-import csv
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
 
 from study.imaging.canonical import write_canonical_png
-from study.imaging.manifest import PROVENANCE_COLUMNS, load_manifest
+from study.imaging.manifest import load_manifest, write_manifest
 from study.imaging.render import fit_square
 from study.imaging.types import Intensity, Lesion, Origin, Sequence
 from synth.checkpoint import Generator
+from synth.contract import DEFAULT_GUIDANCE, DEFAULT_SAMPLER, DEFAULT_STEPS, SAMPLERS, Sampler
 from synth.errors import SynthError
 from synth.model import ConditionalUNet, ModelConfig
 from synth.text import parse_prompt
 
-Sampler = Literal["ddim", "dpmpp"]
-DEFAULT_STEPS: dict[str, int] = {"ddim": 50, "dpmpp": 20}
-DEFAULT_SAMPLER: Sampler = "dpmpp"
-DEFAULT_GUIDANCE = 3.0
-MANIFEST_COLUMNS = (
-    "path",
-    "origin",
-    "sequence",
-    "lesion",
-    "patient_id",
-    "slice_index",
-    "pair_key",
-    "intensity",
-    *PROVENANCE_COLUMNS,
-)
 CONDITION_SEQUENCE = Sequence.T2W
 
 
@@ -70,13 +55,13 @@ def make_scheduler(
             thresholding=True,
             sample_max_value=1.0,
         )
-    raise SynthError(f"unknown sampler {sampler!r}: choose one of {', '.join(DEFAULT_STEPS)}")
+    raise SynthError(f"unknown sampler {sampler!r}: choose one of {', '.join(SAMPLERS)}")
 
 
 def sampler_steps(sampler: str, steps: int | None) -> int:
     """`steps`, or the sampler's default when None; SynthError for what cannot run."""
-    if sampler not in DEFAULT_STEPS:
-        raise SynthError(f"unknown sampler {sampler!r}: choose one of {', '.join(DEFAULT_STEPS)}")
+    if sampler not in SAMPLERS:
+        raise SynthError(f"unknown sampler {sampler!r}: choose one of {', '.join(SAMPLERS)}")
     steps = DEFAULT_STEPS[sampler] if steps is None else steps
     if steps < 1:
         raise SynthError(f"steps must be at least 1, not {steps}")
@@ -353,32 +338,28 @@ def write_samples(
         progress=progress,
     )
     (out / "images").mkdir(parents=True, exist_ok=True)
-    records = []
+    records: list[dict[str, object]] = []
     for (row, row_lesion), image_seed, image in zip(jobs, seeds, images, strict=True):
         relative = Path("images") / f"{sequence.value.lower()}-{image_seed}.png"
         write_canonical_png(image, out / relative)
         records.append(
             {
-                "path": relative.as_posix(),
-                "origin": Origin.SYNTHETIC.value,
-                "sequence": sequence.value,
-                "lesion": row_lesion.value,
+                "path": relative,
+                "origin": Origin.SYNTHETIC,
+                "sequence": sequence,
+                "lesion": row_lesion,
                 "patient_id": row.patient_id if row else "",
-                "slice_index": row.slice_index if row else "",
+                "slice_index": row.slice_index if row else None,
                 "pair_key": row.pair_key if row and row.pair_key else f"syn-{image_seed}",
-                "intensity": Intensity.CANONICAL.value,
+                "intensity": Intensity.CANONICAL,
                 "generator": model.name,
                 "prompt": prompt,
                 "seed": image_seed,
                 "checkpoint_sha256": model.sha256,
                 "sampler": sampler,
                 "steps": steps,
-                "guidance": repr(float(guidance)),
-                "condition_sha256": row.source_sha256 if row else "",
+                "guidance": float(guidance),
+                "condition_sha256": row.source_sha256 if row else None,
             }
         )
-    with manifest_path.open("w", newline="") as stream:
-        writer = csv.DictWriter(stream, fieldnames=MANIFEST_COLUMNS)
-        writer.writeheader()
-        writer.writerows(records)
-    return manifest_path
+    return write_manifest(manifest_path, records)

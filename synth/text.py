@@ -1,10 +1,11 @@
 """Prompts: tokenizer, vocabulary, training templates, keyword parser and the small text encoder.
 
-No pretrained text encoder is used: a word-level vocabulary is built from the templates below
-and a small transformer is trained jointly with the UNet. Words outside the vocabulary map to
-`<unk>`, which training also shows the encoder (a few template words are replaced by `<unk>`),
-so a free prompt such as "Generate a diffusion weighted slice showing a tumour" still conditions
-on the words it knows.
+No pretrained text encoder is used: a word-level vocabulary is built from the templates (the
+patterns, sequence names and lesion phrases declared in `synth.contract`) and a small
+transformer is trained jointly with the UNet. Words outside the vocabulary map to `<unk>`,
+which training also shows the encoder (a few template words are replaced by `<unk>`), so a free
+prompt such as "Generate a diffusion weighted slice showing a tumour" still conditions on the
+words it knows.
 
 >>> tokenize("T2-weighted prostate, no lesion")
 ['t2', '-', 'weighted', 'prostate', ',', 'no', 'lesion']
@@ -24,50 +25,11 @@ import torch
 from torch import nn
 
 from study.imaging.types import Lesion, Sequence
+from synth.contract import LESION_PHRASES, PROMPT_PATTERNS, SEQUENCE_NAMES
 from synth.errors import SynthError
 
 PAD, UNK, CLS = 0, 1, 2
 SPECIAL_TOKENS = ("<pad>", "<unk>", "<cls>")
-
-SEQUENCE_NAMES: dict[Sequence, tuple[str, ...]] = {
-    Sequence.T2W: ("T2", "T2-weighted", "T2W", "T2 weighted"),
-    Sequence.ADC: ("ADC", "ADC map", "apparent diffusion coefficient"),
-    Sequence.DWI: ("DWI", "diffusion-weighted", "high-b DWI", "high b-value diffusion"),
-    Sequence.OTHER: ("MR", "MRI"),
-}
-LESION_PHRASES: dict[Lesion, tuple[str, ...]] = {
-    Lesion.YES: (
-        "with a lesion",
-        "with a tumour",
-        "with a tumor",
-        "with cancer",
-        "with a suspicious lesion",
-        "with a cancerous lesion",
-        "showing a lesion",
-        "containing a tumour",
-    ),
-    Lesion.NO: (
-        "with no lesion",
-        "without lesion",
-        "without a tumour",
-        "without cancer",
-        "free of lesions",
-        "with no cancer",
-        "with lesions absent",
-        "that is healthy",
-    ),
-    Lesion.UNKNOWN: ("",),
-}
-PATTERNS = (
-    "{article} {sequence} image of a prostate {lesion}",
-    "{sequence} image of a prostate {lesion}",
-    "Image of {sequence} prostate {lesion}",
-    "An axial {sequence} slice of the prostate {lesion}",
-    "{sequence} MR image of a prostate {lesion}",
-    "Prostate {sequence} MRI {lesion}",
-    "Axial {sequence} prostate image {lesion}",
-    "{article} {sequence} scan of the prostate gland {lesion}",
-)
 
 _SEQUENCE_KEYWORDS: dict[Sequence, tuple[str, ...]] = {
     Sequence.T2W: (" t2 ", " t2w ", " t2wi "),
@@ -113,7 +75,7 @@ def prompt_templates(sequence: Sequence, lesion: Lesion) -> tuple[str, ...]:
     """Every training prompt for one (sequence, lesion) pair; training picks one at random."""
     prompts = []
     for pattern, name, phrase in itertools.product(
-        PATTERNS, SEQUENCE_NAMES[sequence], LESION_PHRASES[lesion]
+        PROMPT_PATTERNS, SEQUENCE_NAMES[sequence], LESION_PHRASES[lesion]
     ):
         text = pattern.format(article=_article(name), sequence=name, lesion=phrase)
         prompts.append(text.strip())

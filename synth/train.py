@@ -17,24 +17,24 @@ import csv
 import hashlib
 import platform
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
 from diffusers import DDPMScheduler
+from diffusers.training_utils import EMAModel
 from torch import nn
 
 from synth.checkpoint import (
-    CONFIG_FILE,
     STATE_FILE,
     load_training_state,
     save_checkpoint,
     save_training_state,
 )
+from synth.contract import CHECKPOINT_CONFIG, DEFAULT_PRESET, TrainRequest
 from synth.data import BatchSampler, TrainingSet, training_set_from_manifest
 from synth.errors import SynthError
 from synth.model import ModelConfig, build_network, model_config, parameter_count
@@ -43,87 +43,35 @@ from synth.text import Vocabulary
 
 LOSS_FILE = "loss.csv"
 LOSS_COLUMNS = ("step", "loss", "lr", "elapsed_s")
+# The options of `python -m synth train` are the contract's; these are fixed.
+WEIGHT_DECAY = 0.01
+GRAD_CLIP = 1.0
+# The EMA's decay warms up as 1 - k^(-2/3) after k updates (diffusers' EMAModel), so that early
+# weights are forgotten quickly, up to this.
+EMA_MAX_DECAY = 0.9999
+PROMPT_DROPOUT = 0.1
+CONDITION_DROPOUT = 0.2
+UNKNOWN_WORD_RATE = 0.05
+# The name synth.demo_assets and notebooks train with.
+TrainConfig = TrainRequest
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    """Options of `python -m synth train`. `model`, `size` and `seed` left as None mean the
-    preset "default" at its own size and seed 0, or, with `resume`, what the run started with."""
-
-    out: Path
-    manifest: Path | None = None
-    steps: int = 20_000
-    batch: int = 128
-    device: Literal["cpu", "cuda"] | None = None
-    resume: bool = False
-    model: str | None = None
-    size: int | None = None
-    seed: int | None = None
-    lr: float = 2e-4
-    warmup_steps: int = 500
-    weight_decay: float = 0.01
-    grad_clip: float = 1.0
-    ema_max_decay: float = 0.9999
-    prompt_dropout: float = 0.1
-    condition_dropout: float = 0.2
-    unknown_word_rate: float = 0.05
-    lesion_share: float | None = None
-    save_every: int = 1000
-    log_every: int = 10
-    half: bool = False
-    max_minutes: float | None = None
-    compile: bool = False
-
-    def __post_init__(self) -> None:
-        positive = {"steps": self.steps, "batch": self.batch, "lr": self.lr}
-        positive |= {"save_every": self.save_every, "log_every": self.log_every}
-        for name, value in positive.items():
-            if value <= 0:
-                raise SynthError(f"--{name.replace('_', '-')} must be positive, not {value}")
-        for name in ("prompt_dropout", "condition_dropout", "unknown_word_rate"):
-            if not 0 <= getattr(self, name) < 1:
-                raise SynthError(f"{name} must be in [0, 1), not {getattr(self, name)}")
-        if self.max_minutes is not None and self.max_minutes <= 0:
-            raise SynthError(f"--max-minutes must be positive, not {self.max_minutes}")
+def ema_weights(module: nn.Module, ema: EMAModel) -> dict[str, torch.Tensor]:
+    """`module`'s state dict with the averaged parameters in place of the raw ones."""
+    names = [name for name, _ in module.named_parameters()]
+    averaged = dict(zip(names, ema.shadow_params, strict=True))
+    return {name: averaged.get(name, tensor) for name, tensor in module.state_dict().items()}
 
 
-class ExponentialMovingAverage:
-    """EMA of the parameters with warm-up: decay_k = min(max_decay, 1 - (1 + k)^(-2/3)),
-    so that early weights are forgotten quickly (the schedule of diffusers' EMAModel)."""
-
-    def __init__(self, module: nn.Module, max_decay: float) -> None:
-        self.max_decay = max_decay
-        self.updates = 0
-        self.shadow = {name: p.detach().float().clone() for name, p in module.named_parameters()}
-
-    def decay(self) -> float:
-        return min(self.max_decay, 1 - (1 + self.updates) ** (-2 / 3))
-
-    @torch.no_grad()
-    def update(self, module: nn.Module) -> None:
-        self.updates += 1
-        parameters = [p.detach().float() for _, p in module.named_parameters()]
-        torch._foreach_lerp_(list(self.shadow.values()), parameters, 1 - self.decay())
-
-    def to(self, device: torch.device) -> ExponentialMovingAverage:
-        self.shadow = {name: tensor.to(device) for name, tensor in self.shadow.items()}
-        return self
-
-    def weights(self, module: nn.Module) -> dict[str, torch.Tensor]:
-        """`module`'s state dict with the averaged parameters in place of the raw ones."""
-        return {name: self.shadow.get(name, tensor) for name, tensor in module.state_dict().items()}
-
-    def state_dict(self) -> dict[str, Any]:
-        shadow = {name: tensor.cpu() for name, tensor in self.shadow.items()}
-        return {"updates": self.updates, "shadow": shadow}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state["shadow"].keys() != self.shadow.keys():
-            raise SynthError("the saved EMA does not match the model")
-        self.updates = int(state["updates"])
-        self.shadow = {
-            name: state["shadow"][name].to(tensor.device) for name, tensor in self.shadow.items()
-        }
+def load_ema(ema: EMAModel, saved: dict[str, Any]) -> None:
+    """Restore the EMA saved with a training state; SynthError when it does not fit the model."""
+    shadow = saved.get("shadow_params")
+    if shadow is None or [p.shape for p in shadow] != [p.shape for p in ema.shadow_params]:
+        raise SynthError(
+            "the saved EMA does not match the model (or an older version saved it): "
+            "train into a new --out"
+        )
+    ema.load_state_dict(saved)
 
 
 def step_seed(seed: int, process: int, step: int) -> int:
@@ -131,7 +79,7 @@ def step_seed(seed: int, process: int, step: int) -> int:
     return int.from_bytes(digest[:8], "little") & (2**63 - 1)
 
 
-def learning_rate(config: TrainConfig, step: int) -> float:
+def learning_rate(config: TrainRequest, step: int) -> float:
     """Linear warm-up, then constant: independent of --steps, so chunks join seamlessly."""
     if config.warmup_steps <= 0:
         return config.lr
@@ -186,7 +134,7 @@ def _start_loss_log(path: Path, step: int) -> None:
 
 
 def train(
-    config: TrainConfig,
+    config: TrainRequest,
     training_set: TrainingSet | None = None,
     progress: Progress | None = None,
 ) -> Path:
@@ -199,7 +147,7 @@ def train(
     progress = progress or SilentProgress()
     out = config.out
     device = resolve_device(config.device)
-    has_checkpoint = (out / CONFIG_FILE).exists()
+    has_checkpoint = (out / CHECKPOINT_CONFIG).exists()
     state = load_training_state(out) if config.resume else None
     if config.resume and state is None and has_checkpoint:
         raise SynthError(
@@ -210,7 +158,7 @@ def train(
         raise SynthError(f"{out} already holds a checkpoint: pass --resume, or choose a new --out")
     saved = state or {}
     saved_model = ModelConfig.from_dict(state["model"]) if state else None
-    preset = _resolve(config.model, saved_model and saved_model.preset, "default", "model")
+    preset = _resolve(config.model, saved_model and saved_model.preset, DEFAULT_PRESET, "model")
     size = _resolve(config.size, saved_model and saved_model.image_size, None, "size")
     seed = _resolve(config.seed, saved.get("seed"), 0, "seed")
     network_config = saved_model or model_config(preset, size)
@@ -239,21 +187,23 @@ def train(
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     network = build_network(network_config, len(vocabulary), seed).to(accelerator.device)
-    ema = ExponentialMovingAverage(network, config.ema_max_decay)
+    ema = EMAModel(
+        network.parameters(), decay=EMA_MAX_DECAY, use_ema_warmup=True, power=2 / 3, foreach=True
+    )
     optimizer = torch.optim.AdamW(
         network.parameters(),
         lr=config.lr,
-        weight_decay=config.weight_decay,
+        weight_decay=WEIGHT_DECAY,
         fused=accelerator.device.type == "cuda",
         foreach=accelerator.device.type != "cuda",
     )
     step, seconds_before = 0, 0.0
     if state:
         network.load_state_dict(state["network"])
-        ema.load_state_dict(state["ema"])
+        load_ema(ema, state["ema"])
         optimizer.load_state_dict(state["optimizer"])
         step, seconds_before = int(state["step"]), float(state["training_seconds"])
-    ema.to(accelerator.device)
+    ema.to(device=accelerator.device)
     if config.compile:
         network.unet.compile()
     network, optimizer = accelerator.prepare(network, optimizer)
@@ -269,9 +219,9 @@ def train(
         vocabulary,
         network_config.max_tokens,
         accelerator.device,
-        prompt_dropout=config.prompt_dropout,
-        condition_dropout=config.condition_dropout,
-        unknown_word_rate=config.unknown_word_rate,
+        prompt_dropout=PROMPT_DROPOUT,
+        condition_dropout=CONDITION_DROPOUT,
+        unknown_word_rate=UNKNOWN_WORD_RATE,
         lesion_share=config.lesion_share,
     )
     generator = torch.Generator(device=accelerator.device)
@@ -304,7 +254,8 @@ def train(
                     "vocabulary": list(vocabulary.tokens),
                     "source_sha256": training_set.source_sha256,
                     "network": {k: v.cpu() for k, v in unwrapped.state_dict().items()},
-                    "ema": ema.state_dict(),
+                    "ema": ema.state_dict()
+                    | {"shadow_params": [p.cpu() for p in ema.shadow_params]},
                     "optimizer": optimizer.state_dict(),
                 },
             )
@@ -317,10 +268,10 @@ def train(
                 "processes": accelerator.num_processes,
                 "lr": config.lr,
                 "seed": seed,
-                "prompt_dropout": config.prompt_dropout,
-                "condition_dropout": config.condition_dropout,
+                "prompt_dropout": PROMPT_DROPOUT,
+                "condition_dropout": CONDITION_DROPOUT,
                 "lesion_share": config.lesion_share,
-                "ema_updates": ema.updates,
+                "ema_updates": ema.optimization_step,
                 "parameters": parameter_count(unwrapped),
                 "date": datetime.now(UTC).isoformat(timespec="seconds"),
                 "device": describe_device(accelerator.device),
@@ -329,7 +280,7 @@ def train(
             }
             sha256 = save_checkpoint(
                 out,
-                ema.weights(unwrapped),
+                ema_weights(unwrapped, ema),
                 network_config,
                 vocabulary,
                 provenance,
@@ -359,10 +310,10 @@ def train(
         )
         loss = F.mse_loss(prediction.float(), target)
         accelerator.backward(loss)
-        accelerator.clip_grad_norm_(network.parameters(), config.grad_clip)
+        accelerator.clip_grad_norm_(network.parameters(), GRAD_CLIP)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        ema.update(unwrapped)
+        ema.step(unwrapped.parameters())
         step += 1
         loss_sum += loss.detach()
         losses_summed += 1

@@ -1,6 +1,6 @@
 """Helpers for job tests: a tiny generator checkpoint (a 32-pixel 'tiny' model trained for 2
 steps on a 2-patient phantom, made through the generator's command line, as the app's jobs use
-it), and waiting for a job to end.
+it), waiting for a job's generator and for a job to end, and what a job left behind.
 
 Importable from every test folder (tests/ is on sys.path through tests/conftest.py).
 """
@@ -12,8 +12,12 @@ import sys
 import time
 from pathlib import Path
 
-from study.jobs import get_job
-from study.models import JobState
+from sqlalchemy import select
+
+from study.db import transaction
+from study.imaging.types import Origin
+from study.jobs import get_job, process_start
+from study.models import Asset, Job, JobState
 
 
 def synth(*args: str, cwd: Path) -> None:
@@ -42,3 +46,45 @@ def wait_until_done(engine, job_id: int, timeout_s: float = 300) -> JobState:
             return job.state
         time.sleep(0.5)
     raise AssertionError(f"job {job_id} still {get_job(engine, job_id).state} after {timeout_s}s")
+
+
+def wait_for_generator(engine, job_id: int, timeout_s: float = 120) -> int:
+    """The pid of the job's generator subprocess, once it runs."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with transaction(engine) as session:
+            pid = session.get_one(Job, job_id).pid
+        if pid is not None:
+            return pid
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} started no generator within {timeout_s} s")
+
+
+def wait_until_gone(pid: int, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while process_start(pid) is not None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert process_start(pid) is None, f"process {pid} still runs"
+
+
+def synthetic_assets(engine) -> list[Asset]:
+    with transaction(engine) as session:
+        return list(session.scalars(select(Asset).where(Asset.origin == Origin.SYNTHETIC)))
+
+
+def work_folders(data_dir: Path) -> list[Path]:
+    root = data_dir / "jobs"
+    return sorted(root.iterdir()) if root.is_dir() else []
+
+
+def wait_for_no_work_folders(data_dir: Path, timeout_s: float = 30) -> None:
+    """Until the jobs' work folders are gone (their runner removes them as the jobs end)."""
+    deadline = time.monotonic() + timeout_s
+    while work_folders(data_dir) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert work_folders(data_dir) == []
+
+
+def stored_files(data_dir: Path) -> list[Path]:
+    root = data_dir / "assets"
+    return [path for path in root.rglob("*") if path.is_file()] if root.is_dir() else []

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from study.db import open_database
-from study.demo import seed_demo
-from study.readers import reader_link
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -20,6 +16,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(_args: argparse.Namespace) -> int:
+    # Imported here: `--help` should not pay for the database and imaging libraries.
+    from study.db import open_database
+    from study.demo import seed_demo
+    from study.readers import reader_link
+
     demo = seed_demo(open_database())
     state = "created" if demo.created else "already present"
     link = reader_link(demo.code)

@@ -19,16 +19,19 @@ import argparse
 import sys
 from pathlib import Path
 
-from tqdm import tqdm
-
-from study.backup import export_archive
-from study.db import open_database
-from study.exports import DEFAULT_FORMATS, FORMATS, export_study, parse_formats
-from study.reports import ReportError, find_study
-from study.storage import AssetStore
+from study.export_formats import DEFAULT_FORMATS, FORMATS
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here: `--help` should not pay for the database and analysis libraries.
+    from tqdm import tqdm
+
+    from study.backup import export_archive
+    from study.db import open_database
+    from study.exports import export_study, parse_formats
+    from study.reports import ReportError, find_study
+    from study.storage import AssetStore
+
     if args.all:
         if args.study is not None or args.format:
             raise ReportError("--all archives the whole database: leave out --study and --format")

@@ -6,11 +6,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from tqdm import tqdm
-
-from study.db import open_database
-from study.importer import import_manifest
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -24,6 +19,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here: `--help` should not pay for the database and imaging libraries.
+    from tqdm import tqdm
+
+    from study.db import open_database
+    from study.importer import import_manifest
+
     engine = open_database()
     bars: dict[str, tqdm] = {}
 

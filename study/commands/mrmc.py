@@ -13,14 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
-from study.stats import StatsError
-from study.stats.mrmc import (
-    METRICS,
-    format_report,
-    obuchowski_rockette,
-    read_mrmc_csv,
-    result_json,
-)
+from study.stats import MRMC_METRICS, StatsError
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,6 +27,9 @@ def run(args: argparse.Namespace) -> int:
         raise StatsError(
             f"{source}: --threshold applies to --metric sensitivity or specificity, not auc"
         )
+    # Imported here: `--help` should not pay for numpy, pandas and scipy.
+    from study.stats.mrmc import format_report, obuchowski_rockette, read_mrmc_csv, result_json
+
     data = read_mrmc_csv(source)
     try:
         result = obuchowski_rockette(data, args.metric, threshold=args.threshold)
@@ -64,7 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(truth 1 = positive; extra columns ignored)",
     )
     parser.add_argument(
-        "--metric", required=True, choices=METRICS, help="figure of merit per reader"
+        "--metric", required=True, choices=MRMC_METRICS, help="figure of merit per reader"
     )
     parser.add_argument(
         "--threshold",

@@ -2,8 +2,9 @@
 
     python -m study report --study "Seed protocol" --out report.html
 
-The file holds the methods paragraph, every table and plot, and plotly.js itself (it opens
-without a network). The study is named by its id or its name.
+The file holds the sections of the Results page (every table and plot, the methods
+paragraph) and plotly.js itself (it opens without a network). The study is named by its id or
+its name.
 """
 
 from __future__ import annotations
@@ -12,26 +13,27 @@ import argparse
 import sys
 from pathlib import Path
 
-from tqdm import tqdm
-
-from study.analysis import tidy_answers
-from study.db import open_database
-from study.exports import report_html
-from study.reports import build_report, find_study, study_context
-
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here: `--help` should not pay for the database and analysis libraries.
+    from tqdm import tqdm
+
+    from study.db import open_database
+    from study.report.data import read_study
+    from study.report.html import report_html
+    from study.report.model import study_report
+    from study.reports import find_study
+
     engine = open_database()
     study = find_study(engine, args.study)
     with tqdm(total=3, desc="report", unit="step", file=sys.stderr) as bar:
-        context = study_context(engine, study.id)
-        tidy = tidy_answers(engine, study.id)
+        data = read_study(engine, study.id)
         bar.update()
-        report = build_report(tidy, seed=context.seed)
+        report = study_report(data)
         bar.update()
         out: Path = args.out
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(report_html(context, report), encoding="utf-8")
+        out.write_text(report_html(report), encoding="utf-8")
         bar.update()
     print(out)
     return 0

@@ -12,12 +12,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from study.backup import restore_archive
-from study.db import make_engine
-from study.storage import AssetStore
-
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here: `--help` should not pay for the database libraries.
+    from study.backup import restore_archive
+    from study.db import make_engine
+    from study.storage import AssetStore
+
     engine = make_engine()
     try:
         result = restore_archive(engine, args.archive, AssetStore())

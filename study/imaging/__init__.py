@@ -32,7 +32,13 @@ if TYPE_CHECKING:
         read_picture,
         validate_slice_spec,
     )
-    from study.imaging.manifest import ManifestRow, ManifestSlice, load_manifest, read_manifest
+    from study.imaging.manifest import (
+        ManifestRow,
+        ManifestSlice,
+        load_manifest,
+        read_manifest,
+        write_manifest,
+    )
     from study.imaging.render import fit_square, render_png, sha256_bytes, strip_png_metadata
 
 # The readers pull in pydicom, nibabel, SimpleITK and Pillow (about 0.4 s); they load on first
@@ -53,7 +59,7 @@ _LAZY = {
         "study.imaging.load",
     ),
     **dict.fromkeys(
-        ["ManifestRow", "ManifestSlice", "load_manifest", "read_manifest"],
+        ["ManifestRow", "ManifestSlice", "load_manifest", "read_manifest", "write_manifest"],
         "study.imaging.manifest",
     ),
     **dict.fromkeys(
@@ -101,4 +107,5 @@ __all__ = [
     "strip_png_metadata",
     "validate_slice_spec",
     "write_canonical_png",
+    "write_manifest",
 ]

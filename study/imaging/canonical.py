@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 from study.imaging.errors import ImagingError, one_line
-from study.imaging.load import PICTURE_SUFFIXES, load_slices, read_picture
+from study.imaging.load import MAX_IMAGE_PIXELS, PICTURE_SUFFIXES, load_slices, read_picture
 from study.imaging.render import png_bytes
 
 # A sampler may overshoot [0, 1] a little, which is clipped; values further out mean the image
@@ -50,8 +50,8 @@ def as_canonical(array: np.ndarray, what: str) -> np.ndarray:
     return np.clip(values, 0.0, 1.0)
 
 
-def read_canonical(path: Path, *, max_pixels: int | None = None) -> np.ndarray:
-    """A generator output as a canonical float32 2D array in [0, 1]."""
+def read_canonical(path: Path, *, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
+    """A generator output as a canonical float32 2D array in [0, 1], of at most `max_pixels`."""
     if path.name.lower().endswith(PICTURE_SUFFIXES):
         values, full_scale = read_picture(path, max_pixels=max_pixels)
         return as_canonical(values / np.float32(full_scale), str(path))

@@ -16,7 +16,10 @@ In all volumes slice 0 is the most inferior (lowest position along the normal) s
 The pixel count is checked against a limit before any pixel data is decoded (a tiny compressed
 file can claim gigapixels), and every refusal names the file and says what to do.
 
->>> [s.description for s in load_slices(Path("P-0000/t2w"), slices="9:11")]  # doctest: +SKIP
+>>> chosen = load_slices(  # doctest: +SKIP
+...     Path("P-0000/t2w"), slices="9:11", max_pixels=MAX_IMAGE_PIXELS
+... )
+>>> [s.description for s in chosen]  # doctest: +SKIP
 ['P-0000/t2w slice 9', 'P-0000/t2w slice 10']
 """
 
@@ -37,9 +40,12 @@ from PIL import Image
 from pydicom.dataset import Dataset
 from pydicom.pixels import apply_modality_lut
 
-from study import settings
 from study.imaging.errors import ImagingError, one_line
 
+# The default of the app's VTT_MAX_IMAGE_PIXELS. This package reads no settings: the app passes
+# its setting, and `load_manifest` and `read_canonical` fall back to this limit for callers that
+# have no settings of their own (the generator's command line).
+MAX_IMAGE_PIXELS = 50_000_000
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 METAIMAGE_SUFFIXES = (".mha", ".mhd")
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
@@ -123,33 +129,32 @@ def load_slices(
     *,
     slices: str = "central:10",
     series: str | None = None,
-    max_pixels: int | None = None,
+    max_pixels: int,
 ) -> list[SourceSlice]:
     """The chosen axial slices of the image, series or volume at `path`.
 
     `series` (SeriesInstanceUID or SeriesDescription) picks one series of a DICOM folder that
-    holds several. `max_pixels` (default: the VTT_MAX_IMAGE_PIXELS setting) bounds pixels per
-    slice times slices of the whole file or series.
+    holds several. `max_pixels` bounds pixels per slice times slices of the whole file or
+    series (the app passes VTT_MAX_IMAGE_PIXELS).
     """
-    limit = settings.max_image_pixels() if max_pixels is None else max_pixels
     _choose_slices(path, slices, None)
     if not path.exists():
         raise ImagingError(f"{path}: does not exist; check the path")
     name = path.name.lower()
     if path.is_dir() or name.endswith((".dcm", ".dicom", ".ima")) or _has_dicom_marker(path):
-        return _load_dicom(path, slices, series, limit)
+        return _load_dicom(path, slices, series, max_pixels)
     if series:
         raise ImagingError(
             f"{path}: 'series' ({series!r}) applies only to DICOM folders; leave it empty"
         )
     if name.endswith(NIFTI_SUFFIXES):
-        return _load_nifti(path, slices, limit)
+        return _load_nifti(path, slices, max_pixels)
     if name.endswith(METAIMAGE_SUFFIXES):
-        return _load_metaimage(path, slices, limit)
+        return _load_metaimage(path, slices, max_pixels)
     if name.endswith(PICTURE_SUFFIXES):
         _choose_slices(path, slices, 1)
         data = _read_bytes(path)
-        array, _ = _picture_values(path, data, limit)
+        array, _ = _picture_values(path, data, max_pixels)
         digest = hashlib.sha256(data).hexdigest()
         return [SourceSlice(array, (1.0, 1.0), 0, _slice_sha(digest, 0), _short_name(path))]
     raise ImagingError(f"{path}: unsupported file type; use {SUPPORTED}")
@@ -750,15 +755,14 @@ def _load_metaimage(path: Path, spec: str, limit: int) -> list[SourceSlice]:
 # --- pictures -----------------------------------------------------------------------------------
 
 
-def read_picture(path: Path, *, max_pixels: int | None = None) -> tuple[np.ndarray, float]:
+def read_picture(path: Path, *, max_pixels: int) -> tuple[np.ndarray, float]:
     """A grayscale PNG, JPEG or TIFF as float32 values, with its full-scale value.
 
     Full scale is 255 for 8-bit pictures, 65535 for 16-bit ones and 1.0 for float or bilevel
     ones. RGB pictures whose channels agree (within GRAY_TOLERANCE levels) are taken as gray;
-    real colour and transparency are refused.
+    real colour and transparency are refused. `max_pixels` bounds the picture's pixels.
     """
-    limit = settings.max_image_pixels() if max_pixels is None else max_pixels
-    return _picture_values(path, _read_bytes(path), limit)
+    return _picture_values(path, _read_bytes(path), max_pixels)
 
 
 def _picture_values(path: Path, data: bytes, limit: int) -> tuple[np.ndarray, float]:

@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import csv
 import io
+import numbers
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -40,7 +41,12 @@ from study.imaging.errors import (
     file_problems,
     one_line,
 )
-from study.imaging.load import PICTURE_SUFFIXES, load_slices, validate_slice_spec
+from study.imaging.load import (
+    MAX_IMAGE_PIXELS,
+    PICTURE_SUFFIXES,
+    load_slices,
+    validate_slice_spec,
+)
 from study.imaging.normalise import normalise
 from study.imaging.types import (
     Intensity,
@@ -127,13 +133,14 @@ def load_manifest(
     *,
     allow_absolute: bool = True,
     progress: Callable[[int, int], None] | None = None,
-    max_pixels: int | None = None,
+    max_pixels: int = MAX_IMAGE_PIXELS,
     shown: ShownPaths | None = None,
 ) -> list[ManifestSlice]:
     """Every 2D slice of every row, canonical (normalised unless intensity=canonical).
 
     All rows are read and loaded before anything is returned; the problems of all of them are
-    raised together. `progress(done_rows, total_rows)` follows the loading.
+    raised together. `progress(done_rows, total_rows)` follows the loading. `max_pixels` bounds
+    each row's file or series (the app passes VTT_MAX_IMAGE_PIXELS).
     """
     rows, problems = _parse_manifest(path, allow_absolute, shown)
     loaded: list[ManifestSlice] = []
@@ -150,13 +157,64 @@ def load_manifest(
     return loaded
 
 
+def write_manifest(path: Path, rows: Iterable[Mapping[str, object]]) -> Path:
+    """Write `rows` as the manifest at `path` and return `path`; the one writer of manifests.
+
+    The header is the required columns, then the optional and provenance columns that any row
+    fills, all in the order of `COLUMNS`. Keys must be column names as `COLUMNS` spells them; a
+    row with any other key is refused (ManifestError naming it) before anything is written, as
+    the reader would refuse the column. None (and a missing key) is written empty, a bool as
+    1/0, a Path in POSIX form, enumerations as their canonical value. Rows are written as given:
+    whether each is a valid image row is for the reader to say.
+    """
+    records = [_manifest_record(number, row) for number, row in enumerate(rows, start=1)]
+    if not records:
+        raise ManifestError(f"{path}: no rows to write; a manifest lists at least one image")
+    filled = {column for record in records for column, value in record.items() if value}
+    header = [c for c in COLUMNS if c in REQUIRED_COLUMNS or c in filled]
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=header, restval="", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({c: v for c, v in record.items() if c in header} for record in records)
+    return path
+
+
+def _manifest_record(number: int, row: Mapping[str, object]) -> dict[str, str]:
+    """Row `number` (1-based) as the text of each of its cells."""
+    unknown = [column for column in row if column not in COLUMNS]
+    if unknown:
+        raise ManifestError(
+            f"row {number}: unknown column {unknown[0]!r}; known columns are {', '.join(COLUMNS)}"
+        )
+    return {column: _cell_text(number, column, value) for column, value in row.items()}
+
+
+def _cell_text(number: int, column: str, value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, str):
+        # A StrEnum is a str whose text is its canonical value.
+        return str(value)
+    if isinstance(value, Path):
+        return value.as_posix()
+    if isinstance(value, numbers.Real):
+        # numbers.Real covers numpy's scalars too; repr of a float reads back exactly.
+        return repr(float(value)) if not isinstance(value, numbers.Integral) else str(int(value))
+    raise ManifestError(
+        f"row {number}: column {column!r} holds a {type(value).__name__}; "
+        "give text, a number, a bool, a Path or None"
+    )
+
+
 def _raise_if_any(path: Path, problems: list[_Problem], shown: ShownPaths | None) -> None:
     if problems:
         ordered = sorted(problems, key=lambda p: p.line)
         raise ManifestError(file_problems(path, (p.text for p in ordered), shown))
 
 
-def _load_row(row: ManifestRow, max_pixels: int | None) -> list[ManifestSlice]:
+def _load_row(row: ManifestRow, max_pixels: int) -> list[ManifestSlice]:
     picture = row.path.name.lower().endswith(PICTURE_SUFFIXES)
     slices = row.slices
     if row.slice_index is not None and not picture:

@@ -28,9 +28,11 @@ import zlib
 import numpy as np
 from PIL import Image
 
-from study import settings
 from study.imaging.errors import ImagingError
 
+# The default of the app's VTT_RENDER_SIZE. This package reads no settings: every render a study
+# shows must have the one size of the app's setting, so the app passes it.
+RENDER_SIZE = 256
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Chunks a grayscale PNG needs; everything else is metadata.
 PNG_IMAGE_CHUNKS = frozenset({b"IHDR", b"PLTE", b"IDAT", b"IEND"})
@@ -158,7 +160,7 @@ def gray_png(levels: np.ndarray) -> bytes:
 def render_png(
     canonical: np.ndarray,
     *,
-    size: int | None = None,
+    size: int = RENDER_SIZE,
     window: tuple[float, float] | None = None,
     zoom: float = 1.0,
 ) -> bytes:
@@ -169,9 +171,8 @@ def render_png(
     black .. white. `zoom` >= 1 keeps the central 1/zoom of the (square-padded) image, resized
     back to `size`. Order: window, pad to square (black), zoom crop, resize, round to 8 bits.
     """
-    side_out = settings.render_size() if size is None else size
-    if side_out < 1:
-        raise ImagingError(f"cannot render at size {side_out}: the size must be at least 1")
+    if size < 1:
+        raise ImagingError(f"cannot render at size {size}: the size must be at least 1")
     if not (math.isfinite(zoom) and zoom >= 1.0):
         raise ImagingError(f"zoom {zoom} is not allowed: use a zoom of 1 or more")
     values = _as_image_2d(canonical, "render")
@@ -187,7 +188,7 @@ def render_png(
     kept = max(1, round(side / zoom))
     start = (side - kept) // 2
     square = square[start : start + kept, start : start + kept]
-    scaled = np.clip(_resize(square, side_out), 0.0, 1.0)
+    scaled = np.clip(_resize(square, size), 0.0, 1.0)
     # Round half up, the same for every asset.
     levels = np.floor(scaled * 255.0 + 0.5).astype(np.uint8)
     return gray_png(levels)

@@ -6,9 +6,10 @@ One concept per module:
   interval for a difference of independent proportions, exact sample size and interval width.
 - `classification`: confusion counts, accuracy / sensitivity / specificity / PPV / NPV with
   intervals, signal-detection d' and criterion c.
-- `agreement`: Cohen's kappa per reader pair, Fleiss' kappa, percent agreement, intra-reader
-  agreement on repeated cases.
-- `likert`: realism ratings per origin, Mann-Whitney U, mean with a seeded bootstrap interval.
+- `agreement`: Cohen's kappa (scikit-learn's) per reader pair, Fleiss' kappa, percent
+  agreement, intra-reader agreement on repeated cases.
+- `likert`: realism ratings per origin, Mann-Whitney U (scipy's), mean with a seeded bootstrap
+  interval.
 - `roc`: ordinal score from a real/synthetic call and its confidence, empirical AUC, DeLong
   variance, ROC curve points.
 - `mrmc`: Obuchowski-Rockette multi-reader multi-case analysis with jackknife covariances.
@@ -17,7 +18,11 @@ One concept per module:
 
 from __future__ import annotations
 
+# The one import of `study` outside this package: the base of every error shown to a user.
 from study.imaging.errors import VTTError
+
+# The figures of merit of the MRMC analysis (here, light, for the command line's options).
+MRMC_METRICS: tuple[str, ...] = ("auc", "sensitivity", "specificity")
 
 
 class StatsError(VTTError):

@@ -67,11 +67,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from study.stats import StatsError
+from study.stats import MRMC_METRICS, StatsError
 from study.stats.roc import placement_values
 
 Metric = Literal["auc", "sensitivity", "specificity"]
-METRICS: tuple[str, ...] = ("auc", "sensitivity", "specificity")
+METRICS = MRMC_METRICS
 COLUMNS: tuple[str, ...] = ("reader", "treatment", "case", "truth", "rating")
 
 

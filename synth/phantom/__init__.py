@@ -8,10 +8,9 @@ co-registered sequences follow from tissue properties: T2W, ADC and high-b DWI.
 
 from synth.phantom.patient import PhantomError, PhantomPatient, make_patient
 from synth.phantom.tissues import Tissue
-from synth.phantom.writer import MANIFEST_COLUMNS, write_phantom
+from synth.phantom.writer import write_phantom
 
 __all__ = [
-    "MANIFEST_COLUMNS",
     "PhantomError",
     "PhantomPatient",
     "Tissue",

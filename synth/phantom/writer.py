@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import gzip
 import io
 import sys
@@ -14,7 +13,9 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from study.imaging.manifest import write_manifest
 from study.imaging.types import Intensity, Lesion, Origin, Sequence
+from synth.contract import PhantomRequest, option_spec
 from synth.phantom.patient import (
     SIZE_RANGE,
     SLICES_RANGE,
@@ -24,17 +25,6 @@ from synth.phantom.patient import (
     make_patient,
 )
 
-MANIFEST_COLUMNS = (
-    "path",
-    "origin",
-    "sequence",
-    "lesion",
-    "pirads",
-    "patient_id",
-    "slice_index",
-    "pair_key",
-    "intensity",
-)
 SEQUENCES = (Sequence.T2W, Sequence.ADC, Sequence.DWI)
 MAX_PATIENTS = 100_000
 
@@ -66,9 +56,9 @@ def write_phantom(
     *,
     patients: int,
     seed: int,
-    size: int = 128,
-    slices: int = 10,
-    lesion_fraction: float = 0.5,
+    size: int = option_spec(PhantomRequest, "size").default,
+    slices: int = option_spec(PhantomRequest, "slices").default,
+    lesion_fraction: float = option_spec(PhantomRequest, "lesion_fraction").default,
     progress: bool = False,
 ) -> Path:
     """Write `patients` phantom patients into the empty or new folder `out`; return the manifest.
@@ -94,14 +84,14 @@ def write_phantom(
     (out / "volumes").mkdir(parents=True)
     (out / "slices").mkdir()
 
-    rows: list[dict[str, str]] = []
+    rows: list[dict[str, object]] = []
     bar = tqdm(
         total=patients, desc="phantom", unit="patient", disable=not progress, file=sys.stderr
     )
     # Writing (file creation, PNG and gzip encoding) runs beside the simulation of the next
     # patient; one patient in flight keeps memory bounded and the manifest in order.
     with bar, ThreadPoolExecutor(max_workers=1) as pool:
-        pending: Future[list[dict[str, str]]] | None = None
+        pending: Future[list[dict[str, object]]] | None = None
         for index in range(patients):
             patient = make_patient(
                 patient_seed(seed, index),
@@ -117,15 +107,10 @@ def write_phantom(
         rows += pending.result()
         bar.update()
 
-    manifest = out / "manifest.csv"
-    with manifest.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    return manifest
+    return write_manifest(out / "manifest.csv", rows)
 
 
-def _write_patient(out: Path, patient: PhantomPatient, patient_id: str) -> list[dict[str, str]]:
+def _write_patient(out: Path, patient: PhantomPatient, patient_id: str) -> list[dict[str, object]]:
     stored = {sequence: _to_uint16(patient.volume(sequence)) for sequence in SEQUENCES}
     for sequence, volume in stored.items():
         # NIfTI's first axis is the column (x), its second the row (y).
@@ -151,15 +136,15 @@ def _write_patient(out: Path, patient: PhantomPatient, patient_id: str) -> list[
             (out / path).write_bytes(png.getvalue())
             rows.append(
                 {
-                    "path": path.as_posix(),
-                    "origin": Origin.REAL.value,
-                    "sequence": sequence.value,
-                    "lesion": (Lesion.YES if on_lesion else Lesion.NO).value,
-                    "pirads": str(patient.pirads) if on_lesion else "",
+                    "path": path,
+                    "origin": Origin.REAL,
+                    "sequence": sequence,
+                    "lesion": Lesion.YES if on_lesion else Lesion.NO,
+                    "pirads": patient.pirads if on_lesion else None,
                     "patient_id": patient_id,
-                    "slice_index": str(k),
+                    "slice_index": k,
                     "pair_key": pair_key,
-                    "intensity": Intensity.RAW.value,
+                    "intensity": Intensity.RAW,
                 }
             )
     return rows

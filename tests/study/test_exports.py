@@ -30,7 +30,6 @@ from study.exports import (
     imrmc_text,
     mrmc_csv,
     readable_column,
-    report_html,
     roc_ratings,
     tables_csv_zip,
     tables_workbook,
@@ -40,6 +39,9 @@ from study.models import Case
 from study.questions import TEMPLATES
 from study.readers import add_reader
 from study.reading import next_case, record_answer
+from study.report.data import read_study
+from study.report.html import report_html
+from study.report.model import study_report
 from study.reports import build_report, report_tables, study_context
 from study.stats.roc import auc_table
 
@@ -47,7 +49,7 @@ ROOT = Path(__file__).resolve().parents[2]
 READERS = {"A": 3.0, "B": 10.0, "C": None}
 
 
-def read_study(engine) -> int:
+def three_reader_study(engine) -> int:
     """Twelve T2W cases (one practice, two repeated) read by three readers who answer real or
     synthetic, lesion, realism and confidence; returns the study id."""
     add_assets(engine, grid([Sequence.T2W], 4))
@@ -89,7 +91,7 @@ def read_study(engine) -> int:
 
 @pytest.fixture
 def study(engine) -> tuple[object, int]:
-    return engine, read_study(engine)
+    return engine, three_reader_study(engine)
 
 
 def test_answers_csv_and_parquet_are_one_file_each_with_labels(study) -> None:
@@ -169,8 +171,7 @@ def test_tables_as_csv_zip_and_workbook(study) -> None:
 
 def test_html_report_is_standalone_with_methods_and_plots(study) -> None:
     engine, study_id = study
-    context = study_context(engine, study_id)
-    page = report_html(context, build_report(tidy_answers(engine, study_id), seed=context.seed))
+    page = report_html(study_report(read_study(engine, study_id)))
     assert page.startswith("<!DOCTYPE html>")
     assert "Readers. 3 readers read the cases blind to their origin: A (3 years), B (10" in page
     assert "Obuchowski-Rockette" in page and "Newcombe" in page

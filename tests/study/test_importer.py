@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import os
 import subprocess
 import sys
@@ -16,22 +15,16 @@ from sqlalchemy import func, select
 from study.db import transaction
 from study.imaging.canonical import canonical_from_bytes
 from study.imaging.errors import ShownPaths, VTTError
+from study.imaging.manifest import write_manifest
 from study.importer import ImportConflictError, import_manifest
 from study.models import Asset
 from study.storage import AssetStore
 
 ROOT = Path(__file__).resolve().parents[2]
-COLUMNS = ["path", "origin", "sequence", "lesion", "patient_id", "pair_key", "slices"]
 
 
-def write_manifest(folder: Path, rows: list[dict[str, str]], name: str = "manifest.csv") -> Path:
-    path = folder / name
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({column: row.get(column, "") for column in COLUMNS})
-    return path
+def manifest_in(folder: Path, rows: list[dict[str, str]], name: str = "manifest.csv") -> Path:
+    return write_manifest(folder / name, rows)
 
 
 def gradient_png(path: Path, seed: int) -> Path:
@@ -82,7 +75,7 @@ def test_real_prostatex_and_generated_images_import_and_read_back(
             }
         )
     store = AssetStore(tmp_path / "assets")
-    result = import_manifest(engine, write_manifest(tmp_path, rows), store=store)
+    result = import_manifest(engine, manifest_in(tmp_path, rows), store=store)
     assert (result.added, result.unchanged) == (3 + 3 * 4, 0)
 
     with transaction(engine) as session:
@@ -104,7 +97,7 @@ def test_real_prostatex_and_generated_images_import_and_read_back(
 
 
 def test_reimport_is_a_no_op_when_metadata_agree(engine, tmp_path, generated):
-    manifest = write_manifest(tmp_path, generated)
+    manifest = manifest_in(tmp_path, generated)
     store = AssetStore(tmp_path / "assets")
     assert import_manifest(engine, manifest, store=store).added == 3
     files = stored_files(store)
@@ -115,10 +108,10 @@ def test_reimport_is_a_no_op_when_metadata_agree(engine, tmp_path, generated):
 
 def test_reimport_with_other_metadata_names_the_conflicting_fields(engine, tmp_path, generated):
     store = AssetStore(tmp_path / "assets")
-    import_manifest(engine, write_manifest(tmp_path, generated), store=store)
+    import_manifest(engine, manifest_in(tmp_path, generated), store=store)
     changed = [dict(generated[0], lesion="0", patient_id="OTHER")]
     with pytest.raises(ImportConflictError) as error:
-        import_manifest(engine, write_manifest(tmp_path, changed, "changed.csv"), store=store)
+        import_manifest(engine, manifest_in(tmp_path, changed, "changed.csv"), store=store)
     message = str(error.value)
     assert "g0.png" in message and "lesion: stored 1, manifest 0" in message
     assert "patient_id: stored 'G0', manifest 'OTHER'" in message
@@ -130,7 +123,7 @@ def test_the_same_source_twice_in_one_manifest_with_other_labels_is_refused(
 ):
     rows = [*generated, dict(generated[0], lesion="0")]
     with pytest.raises(ImportConflictError, match=r"g0\.png.*repeats"):
-        import_manifest(engine, write_manifest(tmp_path, rows), store=AssetStore(tmp_path / "a"))
+        import_manifest(engine, manifest_in(tmp_path, rows), store=AssetStore(tmp_path / "a"))
     assert asset_count(engine) == 0
 
 
@@ -149,10 +142,10 @@ def test_a_bad_row_among_good_ones_leaves_database_and_files_unchanged(
     if make:
         make(tmp_path / name)
     store = AssetStore(tmp_path / "assets")
-    import_manifest(engine, write_manifest(tmp_path, generated[:1], "first.csv"), store=store)
+    import_manifest(engine, manifest_in(tmp_path, generated[:1], "first.csv"), store=store)
     before = stored_files(store)
     bad = {"path": name, "origin": "real", "sequence": "T2W", "lesion": "0", "patient_id": "X"}
-    manifest = write_manifest(tmp_path, [*generated[1:], bad])
+    manifest = manifest_in(tmp_path, [*generated[1:], bad])
     with pytest.raises(VTTError) as error:
         import_manifest(engine, manifest, store=store)
     assert "manifest.csv" in str(error.value) and expected in str(error.value)
@@ -167,7 +160,7 @@ def test_missing_slice_series_is_refused_and_nothing_imported(engine, shared_dat
     ]
     rows[0]["patient_id"] = "ProstateX-0000"
     with pytest.raises(VTTError, match="missing"):
-        import_manifest(engine, write_manifest(tmp_path, rows), store=AssetStore(tmp_path / "a"))
+        import_manifest(engine, manifest_in(tmp_path, rows), store=AssetStore(tmp_path / "a"))
     assert asset_count(engine) == 0
 
 
@@ -186,12 +179,12 @@ def run_cli(*args: str, data_dir: Path) -> subprocess.CompletedProcess:
 
 def test_cli_prints_added_n_assets_last_and_refuses_bad_input(tmp_path, generated):
     data_dir = tmp_path / "instance"
-    done = run_cli("import", str(write_manifest(tmp_path, generated)), data_dir=data_dir)
+    done = run_cli("import", str(manifest_in(tmp_path, generated)), data_dir=data_dir)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "added 3 assets"
     assert (data_dir / "vtt.sqlite3").exists()
 
-    bad = write_manifest(tmp_path, [dict(generated[0], sequence="CT")], "bad.csv")
+    bad = manifest_in(tmp_path, [dict(generated[0], sequence="CT")], "bad.csv")
     failed = run_cli("import", str(bad), data_dir=data_dir)
     assert failed.returncode == 1
     assert "bad.csv" in failed.stderr and "CT" in failed.stderr
@@ -200,9 +193,9 @@ def test_cli_prints_added_n_assets_last_and_refuses_bad_input(tmp_path, generate
 
 def test_every_conflict_is_on_its_own_line_naming_the_manifest(engine, tmp_path, generated):
     store = AssetStore(tmp_path / "assets")
-    import_manifest(engine, write_manifest(tmp_path, generated), store=store)
+    import_manifest(engine, manifest_in(tmp_path, generated), store=store)
     changed = [dict(generated[0], lesion="0"), dict(generated[2], patient_id="OTHER")]
-    manifest = write_manifest(tmp_path, changed, "changed.csv")
+    manifest = manifest_in(tmp_path, changed, "changed.csv")
     with pytest.raises(ImportConflictError) as error:
         import_manifest(engine, manifest, store=store)
     images = tmp_path / "images"
@@ -219,7 +212,7 @@ def test_conflicts_in_an_upload_name_the_upload(engine, tmp_path, generated):
     with pytest.raises(ImportConflictError) as error:
         import_manifest(
             engine,
-            write_manifest(tmp_path, rows),
+            manifest_in(tmp_path, rows),
             store=AssetStore(tmp_path / "assets"),
             shown=ShownPaths(tmp_path, "batch.zip"),
         )
@@ -234,7 +227,7 @@ def test_conflicts_in_an_upload_name_the_upload(engine, tmp_path, generated):
 
 def test_cli_prints_each_problem_on_its_own_line_naming_the_real_path(tmp_path, generated):
     rows = [dict(generated[0], sequence="CT"), dict(generated[1], origin="fake")]
-    bad = write_manifest(tmp_path, rows, "bad.csv")
+    bad = manifest_in(tmp_path, rows, "bad.csv")
     failed = run_cli("import", str(bad), data_dir=tmp_path / "instance")
     assert failed.returncode == 1
     assert failed.stderr.splitlines()[-2:] == [
@@ -242,3 +235,37 @@ def test_cli_prints_each_problem_on_its_own_line_naming_the_real_path(tmp_path, 
         "'t2-w', 't2-weighted', 'adc', 'dwi', 'dw', 'hbv', 'high-b', 'highb', 'other'",
         f"{bad}: line 3: images/g1.png: unknown origin 'fake'; use one of 'real', 'synthetic'",
     ]
+
+
+def test_import_renders_at_the_render_size_setting(engine, tmp_path, generated, monkeypatch):
+    monkeypatch.setenv("VTT_RENDER_SIZE", "64")
+    store = AssetStore(tmp_path / "assets")
+    import_manifest(engine, manifest_in(tmp_path, generated), store=store)
+    with transaction(engine) as session:
+        displays = [
+            store.path(sha, ".png") for sha in session.scalars(select(Asset.display_sha256))
+        ]
+    assert {Image.open(path).size for path in displays} == {(64, 64)}
+
+
+@pytest.mark.parametrize("value", ["2048", "8", "big", "256.5"])
+def test_a_render_size_streamlit_would_re_encode_is_refused(
+    engine, tmp_path, generated, monkeypatch, value: str
+) -> None:
+    monkeypatch.setenv("VTT_RENDER_SIZE", value)
+    store = AssetStore(tmp_path / "assets")
+    with pytest.raises(ValueError, match="16 to 1024"):
+        import_manifest(engine, manifest_in(tmp_path, generated), store=store)
+    assert asset_count(engine) == 0 and stored_files(store) == set()
+
+
+def test_import_refuses_images_over_the_max_image_pixels_setting(
+    engine, tmp_path, generated, monkeypatch
+):
+    # The generated pictures have 48 x 40 = 1,920 pixels, shown on a 48 x 48 square.
+    manifest = manifest_in(tmp_path, generated)
+    monkeypatch.setenv("VTT_MAX_IMAGE_PIXELS", "2303")
+    with pytest.raises(VTTError, match=r"padded to a 48 x 48 square .* over the limit of 2,303"):
+        import_manifest(engine, manifest, store=AssetStore(tmp_path / "a"))
+    monkeypatch.setenv("VTT_MAX_IMAGE_PIXELS", "2304")
+    assert import_manifest(engine, manifest, store=AssetStore(tmp_path / "b")).added == 3

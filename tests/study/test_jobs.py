@@ -2,25 +2,40 @@
 
 from __future__ import annotations
 
+import json
+import pickle
 import shutil
 import socket
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from alembic import command
 from sqlalchemy import func, select, update
-from tiny_generator import train_tiny_checkpoint, wait_until_done
+from tiny_generator import (
+    stored_files,
+    synthetic_assets,
+    train_tiny_checkpoint,
+    wait_for_generator,
+    wait_for_no_work_folders,
+    wait_until_done,
+    wait_until_gone,
+    work_folders,
+)
 
 import study.jobs
+import study.jobs.runner
+import study.jobs.states
 from study.db import alembic_config, transaction
-from study.imaging.types import Lesion, Origin, Sequence
+from study.imaging.types import Lesion, Sequence
 from study.jobs import (
-    APP_STOPPED,
+    RUNNER_SILENT,
+    RUNNER_STOPPED,
     GenerateCell,
     JobKind,
     SampleOptions,
@@ -28,12 +43,15 @@ from study.jobs import (
     get_job,
     list_jobs,
     process_start,
-    read_checkpoint,
     recover_jobs,
+    start_consumer,
+    stop_consumer,
     submit_generate,
     this_runner,
 )
-from study.models import Asset, Job, JobState
+from study.jobs.engine import job_queue
+from study.models import Job, JobState
+from synth.contract import read_checkpoint_info
 
 pytestmark = pytest.mark.slow
 
@@ -47,47 +65,24 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def jobs_env(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def jobs_env(engine, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The app's own queue in `data_dir`, run by this process's threads against `engine`."""
     monkeypatch.setenv("VTT_DEVICE", "cpu")
-    return data_dir
+    monkeypatch.delenv("VTT_JOB_BROKER", raising=False)
+    assert start_consumer(engine)
+    yield data_dir
+    stop_consumer()
 
 
-def wait_for_generator(engine, job_id: int, timeout_s: float = 120) -> int:
-    """The pid of the job's generator subprocess, once it runs."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with transaction(engine) as session:
-            pid = session.get_one(Job, job_id).pid
-        if pid is not None:
-            return pid
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} started no generator within {timeout_s} s")
-
-
-def wait_until_gone(pid: int, timeout_s: float = 30) -> None:
-    deadline = time.monotonic() + timeout_s
-    while process_start(pid) is not None and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert process_start(pid) is None, f"process {pid} still runs"
-
-
-def synthetic_assets(engine) -> list[Asset]:
+def heartbeat(engine, job_id: int) -> datetime:
     with transaction(engine) as session:
-        return list(session.scalars(select(Asset).where(Asset.origin == Origin.SYNTHETIC)))
-
-
-def work_folders(data_dir: Path) -> list[Path]:
-    root = data_dir / "jobs"
-    return sorted(root.iterdir()) if root.is_dir() else []
-
-
-def stored_files(data_dir: Path) -> list[Path]:
-    root = data_dir / "assets"
-    return [path for path in root.rglob("*") if path.is_file()] if root.is_dir() else []
+        beat = session.get_one(Job, job_id).heartbeat_at
+    assert beat is not None
+    return beat
 
 
 def test_the_checkpoint_config_is_read_without_the_generator(tiny_checkpoint):
-    info = read_checkpoint(tiny_checkpoint)
+    info = read_checkpoint_info(tiny_checkpoint)
     assert (info.preset, info.image_size, info.steps) == ("tiny", 32, 2)
     assert len(info.training_manifest_sha256) == 64 and info.date
 
@@ -117,15 +112,18 @@ def test_cancelling_a_job_stops_it_and_imports_nothing(engine, jobs_env, tiny_ch
         engine, tiny_checkpoint, [GenerateCell(Sequence.T2W, Lesion.NO, 4)], SLOW
     )
     pid = wait_for_generator(engine, job_id)
+    # Its runner writes a heartbeat every few seconds while it runs.
+    first = heartbeat(engine, job_id)
+    deadline = time.monotonic() + 30
+    while heartbeat(engine, job_id) == first and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert heartbeat(engine, job_id) > first
     cancel_job(engine, job_id)
     job = get_job(engine, job_id)
     assert job.state == JobState.CANCELLED and job.finished_at is not None
     wait_until_gone(pid)
     assert synthetic_assets(engine) == []
-    deadline = time.monotonic() + 30
-    while work_folders(jobs_env) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert work_folders(jobs_env) == []
+    wait_for_no_work_folders(jobs_env)
     assert get_job(engine, job_id).state == JobState.CANCELLED
 
 
@@ -134,7 +132,7 @@ def test_cancelling_during_the_import_imports_nothing(
 ):
     """A cancel that arrives while the images are imported (here: once the first image is
     stored) rolls the import back: no asset, no stored file, the job cancelled."""
-    real_import = study.jobs.import_manifest
+    real_import = study.jobs.runner.import_manifest
     job_ids: list[int] = []
 
     def import_cancelled_midway(bind, manifest, *, progress, **options):
@@ -145,26 +143,24 @@ def test_cancelling_during_the_import_imports_nothing(
 
         return real_import(bind, manifest, progress=cancel_then_report, **options)
 
-    monkeypatch.setattr(study.jobs, "import_manifest", import_cancelled_midway)
+    monkeypatch.setattr(study.jobs.runner, "import_manifest", import_cancelled_midway)
     job_ids.append(
         submit_generate(engine, tiny_checkpoint, [GenerateCell(Sequence.T2W, Lesion.YES, 3)], FAST)
     )
     assert wait_until_done(engine, job_ids[0]) == JobState.CANCELLED
-    deadline = time.monotonic() + 30
-    while work_folders(jobs_env) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    wait_for_no_work_folders(jobs_env)
     job = get_job(engine, job_ids[0])
     assert "importing 3 images" in job.log_tail and job.result == {}
     assert synthetic_assets(engine) == [] and stored_files(jobs_env) == []
-    assert work_folders(jobs_env) == []
 
 
 def test_a_queued_job_cancelled_and_a_job_cancelled_by_another_app_server(
     engine, jobs_env, tiny_checkpoint
 ):
-    """With one job slot, a second job waits; cancelling it removes its work folder at once.
-    A running job cancelled from another app server (which can only mark it cancelled in the
-    database) is stopped by the app process that runs it."""
+    """With one job slot, a second job waits; cancelling it removes its work folder at once,
+    and its task, run later, does nothing. A running job cancelled from another app server
+    (which can only mark it cancelled in the database) is stopped by the process that runs
+    it."""
     cell = [GenerateCell(Sequence.T2W, Lesion.NO, 4)]
     running = submit_generate(engine, tiny_checkpoint, cell, SLOW)
     queued = submit_generate(engine, tiny_checkpoint, cell, FAST)
@@ -183,11 +179,18 @@ def test_a_queued_job_cancelled_and_a_job_cancelled_by_another_app_server(
             .values(state=JobState.CANCELLED, finished_at=datetime.now(UTC))
         )
     wait_until_gone(pid)
-    deadline = time.monotonic() + 30
-    while work_folders(jobs_env) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert work_folders(jobs_env) == [] and synthetic_assets(engine) == []
+    wait_for_no_work_folders(jobs_env)
+    assert synthetic_assets(engine) == []
     assert get_job(engine, running).state == JobState.CANCELLED
+    # The cancelled job's task leaves the queue once the slot is free, and starts nothing.
+    huey = job_queue(engine).huey
+    deadline = time.monotonic() + 30
+    while huey.pending_count() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert huey.pending_count() == 0
+    time.sleep(1)
+    job = get_job(engine, queued)
+    assert job.state == JobState.CANCELLED and job.started_at is None and job.runner_host is None
 
 
 def test_a_failed_job_leaves_no_work_folder(engine, jobs_env, tiny_checkpoint, tmp_path):
@@ -205,7 +208,7 @@ def test_a_job_running_when_the_app_stopped_is_failed_at_restart(engine, jobs_en
         session.add(Job(kind=JobKind.GENERATE.value, state=JobState.RUNNING, pid=2**22 + 7))
     assert len(recover_jobs(engine)) == 1
     [job] = list_jobs(engine)
-    assert job.state == JobState.FAILED and job.error == APP_STOPPED and job.finished_at
+    assert job.state == JobState.FAILED and job.error == RUNNER_STOPPED and job.finished_at
     with transaction(engine) as session:
         running = select(func.count()).select_from(Job).where(Job.state == JobState.RUNNING)
         assert session.scalar(running) == 0
@@ -263,7 +266,7 @@ def test_recovery_fails_only_this_hosts_jobs_whose_app_process_is_gone(engine, j
             "before runners were recorded": JobState.FAILED,
         }
         assert sorted(failed) == sorted(ids[name] for name, s in states.items() if s == "failed")
-        assert get_job(engine, ids["dead app"]).error == APP_STOPPED
+        assert get_job(engine, ids["dead app"]).error == RUNNER_STOPPED
         # The dead app's generator is stopped; the other host's pid, alive here, is not touched.
         assert orphan_generator.wait(timeout=30) == -15
         assert foreign_pid.poll() is None
@@ -316,3 +319,103 @@ def test_the_runner_columns_migration_keeps_the_jobs(engine, jobs_env):
     command.downgrade(config, "0001")
     assert "runner_pid" not in {c["name"] for c in sa.inspect(engine).get_columns("jobs")}
     command.upgrade(config, "head")
+
+
+def test_a_job_whose_runner_went_silent_is_failed_when_jobs_are_listed(engine, jobs_env):
+    """A worker on another machine may die unseen: a running job whose heartbeat is older than
+    the timeout is failed (its work folder removed) when jobs are listed or fetched, and at
+    start-up; a job whose heartbeat is fresh runs on."""
+    now = datetime.now(UTC)
+    old = now - timedelta(seconds=study.jobs.states.HEARTBEAT_TIMEOUT_S + 30)
+    folder = jobs_env / "jobs" / "job-silent"
+    folder.mkdir(parents=True)
+    runs = {
+        "silent": {"heartbeat_at": old, "started_at": old},
+        "fresh": {"heartbeat_at": now, "started_at": old},
+        "claimed before heartbeats (0003)": {"heartbeat_at": None, "started_at": old},
+    }
+    ids = {}
+    with transaction(engine) as session:
+        for name, times in runs.items():
+            job = Job(
+                kind=JobKind.GENERATE.value,
+                state=JobState.RUNNING,
+                params={"folder": str(folder)} if name == "silent" else {},
+                runner_host="gpu-worker-7.internal",
+                runner_pid=4242,
+                runner_start=1,
+                **times,
+            )
+            session.add(job)
+            session.flush()
+            ids[name] = job.id
+    states = {job.id: job for job in list_jobs(engine)}
+    assert {name: states[job_id].state for name, job_id in ids.items()} == {
+        "silent": JobState.FAILED,
+        "fresh": JobState.RUNNING,
+        "claimed before heartbeats (0003)": JobState.FAILED,
+    }
+    assert states[ids["silent"]].error == RUNNER_SILENT and states[ids["silent"]].finished_at
+    assert not folder.exists()
+    # The fresh one goes silent too: fetching it, or a start, fails it.
+    with transaction(engine) as session:
+        session.get_one(Job, ids["fresh"]).heartbeat_at = old
+    assert get_job(engine, ids["fresh"]).state == JobState.FAILED
+    assert recover_jobs(engine) == []
+
+
+def test_a_job_the_broker_cannot_take_is_failed(engine, jobs_env, tiny_checkpoint, monkeypatch):
+    """With VTT_JOB_BROKER naming a Redis that does not answer, submitting says so and leaves a
+    failed job (and no work folder), not one queued forever."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # free: nothing listens there
+    monkeypatch.setenv("VTT_JOB_BROKER", f"redis://127.0.0.1:{port}/0")
+    with pytest.raises(study.jobs.JobError, match="could not be queued"):
+        submit_generate(engine, tiny_checkpoint, [GenerateCell(Sequence.T2W, Lesion.NO, 1)], FAST)
+    [job] = list_jobs(engine)
+    assert job.state == JobState.FAILED and "could not be queued" in job.error
+    assert work_folders(jobs_env) == []
+
+
+def test_the_broker_setting_decides_who_runs_the_jobs(engine, data_dir, monkeypatch):
+    monkeypatch.setenv("VTT_JOB_BROKER", "redis://127.0.0.1:6379/0")
+    # Workers run the jobs: the app starts no threads of its own.
+    assert not start_consumer(engine) and study.jobs.remote_workers()
+    monkeypatch.setenv("VTT_JOB_BROKER", "amqp://127.0.0.1")
+    with pytest.raises(study.jobs.JobError, match="redis://host:port/db"):
+        start_consumer(engine)
+    monkeypatch.setenv("VTT_JOB_BROKER", "")
+    with pytest.raises(study.jobs.JobError, match="VTT_JOB_BROKER is empty"):
+        study.jobs.serve(engine, 1)
+
+
+def test_the_heartbeat_migration(engine, jobs_env):
+    """Revision 0004 adds the heartbeat column, keeping the jobs; it downgrades again."""
+    with transaction(engine) as session:
+        session.add(Job(kind=JobKind.TRAIN.value, state=JobState.SUCCEEDED, progress=1.0))
+    config = alembic_config(engine)
+    command.downgrade(config, "0003")
+    assert "heartbeat_at" not in {c["name"] for c in sa.inspect(engine).get_columns("jobs")}
+    command.upgrade(config, "head")
+    [job] = list_jobs(engine)
+    assert (job.kind, job.state, job.progress) == ("train", JobState.SUCCEEDED, 1.0)
+
+
+def test_queue_messages_are_json_so_the_broker_cannot_run_code(engine, data_dir):
+    """A message names the task and the job's id, as JSON; a pickled object written to the
+    queue (anyone who can write to a Redis broker could) is refused, not unpickled."""
+    queue = job_queue(engine)
+    queue.run(7)
+    message = queue.huey.storage.dequeue()
+    assert json.loads(message)["args"] == [7]
+    assert queue.huey.deserialize_task(message).args == (7,)
+    marker = data_dir / "unpickled"
+
+    class Payload:
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+
+    with pytest.raises(ValueError):
+        queue.huey.deserialize_task(pickle.dumps(Payload()))
+    assert not marker.exists()

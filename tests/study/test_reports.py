@@ -30,18 +30,21 @@ from study.analysis import tidy_answers
 from study.cli import main
 from study.db import make_engine, migrate, transaction
 from study.design import SingleBlock, StudyPlan, create_study, open_study, seed_protocol_plan
-from study.exports import export_study, report_html
+from study.exports import export_study
 from study.imaging.types import Origin, Sequence
 from study.models import Case
 from study.questions import TEMPLATES
 from study.readers import add_reader
 from study.reading import next_case, record_answer
+from study.report.data import read_study
+from study.report.html import report_html
+from study.report.model import study_report
+from study.report.thumbnails import case_thumbnails, read_case_views
 from study.reports import (
     Filters,
     ReportError,
     apply_filters,
     build_report,
-    case_thumbnails,
     filter_choices,
     find_study,
     fool_rate_table,
@@ -385,8 +388,8 @@ def test_methods_paragraph_describes_readers_cases_design_and_tests(engine) -> N
     everything = methods_text(context)[-1]
     for test in ("DeLong", "Hillis", "Fleiss", "Mann-Whitney", "Intra-reader", "Newcombe"):
         assert test in everything
-    page = report_html(context, report)
-    assert design.split(".")[0] in page and html.escape(statistics) in page
+    page = html.unescape(report_html(study_report(read_study(engine, study_id))))
+    assert design.split(".")[0] in page and statistics in page
 
 
 def test_case_thumbnails_show_the_viewports_side_by_side(engine, data_dir) -> None:
@@ -400,7 +403,10 @@ def test_case_thumbnails_show_the_viewports_side_by_side(engine, data_dir) -> No
             c.kind.value: c.id
             for c in session.scalars(select(Case).where(Case.study_id == study_id))
         }
-    urls = case_thumbnails(engine, [cases["single"], cases["paired"]], size=24, store=store)
+    with transaction(engine) as session:
+        views = read_case_views(session, study_id)
+    assert [len(views[cases[kind]]) for kind in ("single", "paired")] == [1, 2]
+    urls = case_thumbnails(views, [cases["single"], cases["paired"]], size=24, store=store)
     sizes = {
         kind: Image.open(io.BytesIO(base64.b64decode(urls[cases[kind]].split(",", 1)[1]))).size
         for kind in ("single", "paired")

@@ -5,14 +5,15 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from study.imaging.manifest import load_manifest
+from study.imaging import write_canonical_png
+from study.imaging.manifest import load_manifest, read_manifest
 from synth.checkpoint import checkpoint_sha256, load_checkpoint
-from synth.demo_assets import DemoAssetsPlan, build_demo_assets, trained_steps
+from synth.contract import DemoAssetsRequest, Sampling, read_checkpoint_info
+from synth.demo_assets import build_demo_assets, merge_manifests, trained_steps
 from synth.sample import write_samples
-
-pytestmark = pytest.mark.slow
 
 
 def rows(manifest: Path) -> list[dict[str, str]]:
@@ -20,8 +21,34 @@ def rows(manifest: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+def test_merge_manifests_keeps_the_cells_and_makes_paths_relative_to_the_target(tmp_path: Path):
+    sha = "ab" * 32
+    parts = {}
+    for name, condition in (("t2w", ""), ("dwi", sha)):
+        (tmp_path / name / "images").mkdir(parents=True)
+        write_canonical_png(np.zeros((8, 8)), tmp_path / name / "images" / "a.png")
+        parts[name] = tmp_path / name / "manifest.csv"
+        parts[name].write_text(
+            "path,origin,sequence,lesion,patient_id,intensity,seed,condition_sha256\r\n"
+            f"images/a.png,synthetic,{name.upper()},1,,canonical,3,{condition}\r\n"
+        )
+
+    merged = merge_manifests(parts, tmp_path / "manifest.csv")
+
+    assert merged.read_text() == (
+        "path,origin,sequence,lesion,patient_id,intensity,seed,condition_sha256\n"
+        "t2w/images/a.png,synthetic,T2W,1,,canonical,3,\n"
+        f"dwi/images/a.png,synthetic,DWI,1,,canonical,3,{sha}\n"
+    )
+    assert [r.path for r in read_manifest(merged)] == [
+        tmp_path / "t2w" / "images" / "a.png",
+        tmp_path / "dwi" / "images" / "a.png",
+    ]
+
+
+@pytest.mark.slow
 def test_pipeline_resumes_training_and_writes_an_importable_demo(tmp_path: Path):
-    plan = DemoAssetsPlan(
+    plan = DemoAssetsRequest(
         out=tmp_path / "demo",
         work=tmp_path / "work",
         model="tiny",
@@ -40,7 +67,7 @@ def test_pipeline_resumes_training_and_writes_an_importable_demo(tmp_path: Path)
     assert trained_steps(tmp_path / "work" / "checkpoint") == 2
     first_student = checkpoint_sha256(tmp_path / "demo" / "student")
     # More steps asked of the same work folder: training goes on from step 2, not from 0.
-    assert build_demo_assets(DemoAssetsPlan(**{**plan.__dict__, "steps": 4})) is True
+    assert build_demo_assets(DemoAssetsRequest(**{**plan.__dict__, "steps": 4})) is True
     assert trained_steps(tmp_path / "work" / "checkpoint") == 4
 
     generator = load_checkpoint(tmp_path / "demo" / "checkpoint")
@@ -48,7 +75,8 @@ def test_pipeline_resumes_training_and_writes_an_importable_demo(tmp_path: Path)
     # The student follows its teacher: distilled again from the generator trained further.
     student = load_checkpoint(tmp_path / "demo" / "student")
     assert student.training["distilled_from"] == generator.sha256
-    assert student.recommended_sampling == {"sampler": "ddim", "steps": 4, "guidance": 1.0}
+    info = read_checkpoint_info(tmp_path / "demo" / "student")
+    assert info.recommended_sampling() == Sampling("ddim", 4, 1.0)
     assert student.sha256 != first_student
     assert {p.suffix for p in (tmp_path / "demo" / "checkpoint").iterdir()} >= {".safetensors"}
     assert not (tmp_path / "demo" / "real" / "volumes").exists()
@@ -69,6 +97,7 @@ def test_pipeline_resumes_training_and_writes_an_importable_demo(tmp_path: Path)
 BUNDLED = Path(__file__).resolve().parents[2] / "data" / "demo"
 
 
+@pytest.mark.slow
 def test_the_bundled_demo_checkpoint_samples_on_cpu_with_full_provenance(tmp_path: Path):
     generator = load_checkpoint(BUNDLED / "checkpoint", "cpu")
     manifest = write_samples(
@@ -99,6 +128,7 @@ def test_the_bundled_demo_checkpoint_samples_on_cpu_with_full_provenance(tmp_pat
     assert image.canonical.shape == (generator.config.image_size,) * 2
 
 
+@pytest.mark.slow
 def test_the_bundled_demo_images_are_complete_and_importable():
     real = load_manifest(BUNDLED / "real" / "manifest.csv")
     synthetic = load_manifest(BUNDLED / "synthetic" / "manifest.csv")

@@ -18,7 +18,7 @@ from study.imaging.types import Intensity, Lesion, Origin, Sequence
 from synth.checkpoint import Generator, checkpoint_sha256, load_checkpoint, load_training_state
 from synth.data import TrainingSet
 from synth.errors import SynthError
-from synth.sample import MANIFEST_COLUMNS, sample_images, write_samples
+from synth.sample import sample_images, write_samples
 from synth.train import TrainConfig, train
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,6 +97,18 @@ def test_training_reduces_the_loss(trained: Generator) -> None:
     assert np.mean(losses[-10:]) < np.mean(losses[:10])
     assert trained.training["steps"] == 60
     assert trained.training["training_manifest_sha256"] == "0" * 64
+
+
+def test_the_checkpoint_holds_the_ema_of_the_weights(trained: Generator) -> None:
+    """The saved weights are the EMA's (diffusers' EMAModel, one update per step), not the
+    raw weights that training goes on from."""
+    state = load_training_state(trained.directory)
+    assert state["ema"]["optimization_step"] == trained.training["ema_updates"] == 60
+    names = [name for name, _ in trained.network.named_parameters()]
+    averaged = dict(zip(names, state["ema"]["shadow_params"], strict=True))
+    saved = trained.network.state_dict()
+    assert all(torch.equal(saved[name], averaged[name]) for name in names)
+    assert not all(torch.equal(saved[name], state["network"][name]) for name in names)
 
 
 def test_sampling_is_deterministic_and_depends_on_the_seed(trained: Generator) -> None:
@@ -198,7 +210,11 @@ def test_write_samples_records_full_provenance(trained: Generator, tmp_path) -> 
         trained, "ADC image of a prostate with no lesion", 3, tmp_path, seed=7, steps=2
     )
     rows = list(csv.DictReader(manifest.open()))
-    assert tuple(rows[0]) == MANIFEST_COLUMNS
+    # The columns the images fill: no condition, no slice of it.
+    assert list(rows[0]) == [
+        *("path", "origin", "sequence", "lesion", "patient_id", "pair_key", "intensity"),
+        *("generator", "prompt", "seed", "checkpoint_sha256", "sampler", "steps", "guidance"),
+    ]
     assert [row["seed"] for row in rows] == ["7", "8", "9"]
     for row in rows:
         assert row["origin"] == "synthetic" and row["intensity"] == "canonical"
@@ -206,7 +222,7 @@ def test_write_samples_records_full_provenance(trained: Generator, tmp_path) -> 
         assert row["patient_id"] == "" and row["pair_key"] == f"syn-{row['seed']}"
         assert row["checkpoint_sha256"] == trained.sha256
         assert (row["sampler"], row["steps"], row["guidance"]) == ("dpmpp", "2", "3.0")
-        assert row["generator"] == "vtt-synth-diffusion/tiny" and row["condition_sha256"] == ""
+        assert row["generator"] == "vtt-synth-diffusion/tiny"
     imported = load_manifest(manifest)
     direct = sample_images(trained, ["ADC image of a prostate with no lesion"], [8], steps=2)
     assert imported[1].row.origin == Origin.SYNTHETIC

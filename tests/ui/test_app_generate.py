@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from tiny_generator import train_tiny_checkpoint
 
 from study.db import transaction
 from study.imaging.types import Origin, Sequence
+from study.jobs import stop_consumer
 from study.models import Asset, Job, JobState
 from study.storage import AssetStore
 
@@ -28,9 +30,13 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def generate_page(app_engine, admin_password, data_dir, tiny_checkpoint, monkeypatch) -> AppTest:
-    """The Generate page of a signed-in coordinator, the tiny checkpoint under the data folder."""
+def generate_page(
+    app_engine, admin_password, data_dir, tiny_checkpoint, monkeypatch
+) -> Iterator[AppTest]:
+    """The Generate page of a signed-in coordinator, the tiny checkpoint under the data folder.
+    The threads that the app's start-up starts in this process to run jobs end with the test."""
     monkeypatch.setenv("VTT_DEVICE", "cpu")
+    monkeypatch.delenv("VTT_JOB_BROKER", raising=False)
     shutil.copytree(tiny_checkpoint, data_dir / "checkpoints" / "tiny")
     app = signed_in_coordinator(admin_password)
     app.switch_page("pages/generate.py").run()
@@ -38,7 +44,8 @@ def generate_page(app_engine, admin_password, data_dir, tiny_checkpoint, monkeyp
     choice = app.selectbox(key="gen-checkpoint")
     choice.select_index(choice.options.index("tiny")).run()
     app.number_input(key="gen-steps").set_value(2)
-    return app
+    yield app
+    stop_consumer()
 
 
 def wait_for_job(engine, timeout_s: float = 300) -> Job:

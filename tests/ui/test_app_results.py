@@ -1,9 +1,12 @@
 """The results and exports pages through app.py (Streamlit AppTest): a coordinator sees
-tables and plots of an answered study, filters a subgroup and finds every download; an
-analyst lands on the results and reaches no coordinator page; a reader reaches neither."""
+tables and plots of an answered study, filters a subgroup and finds every download; the page
+and the HTML report show the same sections with the same figures; an analyst lands on the
+results and reaches no coordinator page; a reader reaches neither."""
 
 from __future__ import annotations
 
+import json
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +14,7 @@ import pytest
 from seeding import add_assets, grid
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1.element_tree import Block
 
 from study.db import transaction
 from study.design import SingleBlock, StudyPlan, create_study, open_study
@@ -19,6 +23,10 @@ from study.models import Case
 from study.questions import TEMPLATES
 from study.readers import add_reader, create_analyst, set_public_code, sign_in_with_code
 from study.reading import next_case, record_answer
+from study.report.data import read_study
+from study.report.html import report_html
+from study.report.model import study_report
+from study.report.sections import SECTIONS
 from study.simulate import simulate_answers
 from study.storage import AssetStore
 
@@ -122,6 +130,129 @@ def test_coordinator_sees_results_filters_them_and_finds_every_export(
     ]
 
 
+# What a reader of the results sees, item by item, in the terms both renderers share:
+# ("heading" | "title" | "paragraph" | "caption" | "note", text), ("table", columns, rows),
+# ("metric", label, value), ("figure", title).
+Item = tuple
+
+
+def page_items(tab: Block) -> list[Item]:
+    """The items of one tab of the Results page, in order (the page's thumbnails and the
+    number of rows to show are the page's own; a choice shows as its caption in the HTML)."""
+    items: list[Item] = []
+    for node in tab:
+        kind = type(node).__name__
+        if kind == "Subheader":
+            items.append(("heading", node.value))
+        elif kind == "Markdown" and node.value.startswith("**"):
+            items.append(("title", node.value.strip("*")))
+        elif kind == "Markdown":
+            items.append(("paragraph", node.value))
+        elif kind == "Caption":
+            items.append(("caption", node.value))
+        elif kind == "Info":
+            items.append(("note", node.value))
+        elif kind == "Dataframe":
+            frame = node.value.drop(columns="image", errors="ignore")
+            rows = [list(row) for row in frame.astype(str).itertuples(index=False)]
+            items.append(("table", list(frame.columns), rows))
+        elif kind == "Metric":
+            items.append(("metric", node.label, node.value))
+        elif kind == "Selectbox":
+            items.append(("caption", f"{node.label}: {node.value}"))
+        elif node.type == "plotly_chart":
+            spec = json.loads(node.proto.spec)
+            items.append(("figure", spec["layout"].get("title", {}).get("text", "")))
+    return items
+
+
+# The elements of the HTML report whose text is an item (or part of one), and what it is.
+HTML_TEXT = {"h2": "section", "h3": "heading", "h4": "title", "th": "cell", "td": "cell"}
+
+
+class ReportItems(HTMLParser):
+    """The HTML report's summary, notices and, per section, its items (as `page_items`)."""
+
+    def __init__(self, page: str) -> None:
+        super().__init__()
+        self.summary = ""
+        self.notices: list[str] = []
+        self.sections: list[tuple[str, list[Item]]] = []
+        self.capture: tuple[str, str] | None = None  # (closing tag, what the text is)
+        self.text: list[str] = []
+        self.rows: list[list[str]] = []
+        self.label = ""
+        self.feed(page)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        css = dict(attrs).get("class") or ""
+        if tag == "p":
+            kind = css.split()[0] if css else "paragraph"
+            self.capture, self.text = (tag, kind), []
+        elif tag in HTML_TEXT:
+            self.capture, self.text = (tag, HTML_TEXT[tag]), []
+        elif tag == "table":
+            self.rows = []
+        elif tag == "tr":
+            self.rows.append([])
+        elif tag == "div" and css in ("label", "value"):
+            self.capture, self.text = (tag, css), []
+        elif tag == "div" and css == "plot":
+            self.sections[-1][1].append(("figure", None))
+
+    def handle_data(self, data: str) -> None:
+        if self.capture is not None:
+            self.text.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "table":
+            header, *rows = self.rows
+            self.sections[-1][1].append(("table", header, rows))
+        if self.capture is None or tag != self.capture[0]:
+            return
+        kind, text = self.capture[1], "".join(self.text)
+        self.capture = None
+        if kind == "section":
+            self.sections.append((text, []))
+        elif kind == "cell":
+            self.rows[-1].append(text)
+        elif kind == "meta":
+            self.summary = text
+        elif kind == "notice":
+            self.notices.append(text)
+        elif kind == "label":
+            self.label = text
+        elif kind == "value":
+            self.sections[-1][1].append(("metric", self.label, text))
+        else:
+            self.sections[-1][1].append((kind, text))
+
+
+def test_results_page_and_html_report_show_the_same_report(
+    app_engine, admin_password, answered_study
+):
+    study_id, _ = answered_study
+    app = signed_in("coordinator", admin_password)
+    app.switch_page("pages/results.py").run()
+    assert not app.exception, app.exception
+    html = ReportItems(report_html(study_report(read_study(app_engine, study_id))))
+
+    titles = [s.title for s in SECTIONS]
+    assert [tab.label for tab in app.tabs] == [title for title, _ in html.sections] == titles
+    for tab, (title, items) in zip(app.tabs, html.sections, strict=True):
+        shown = page_items(tab)
+        # Figures: the same ones in the same places (the HTML's are drawn by script).
+        assert [item[0] for item in shown] == [item[0] for item in items], title
+        assert [i for i in shown if i[0] != "figure"] == [i for i in items if i[0] != "figure"]
+    figures = [i[1] for tab in app.tabs for i in page_items(tab) if i[0] == "figure"]
+    assert len(figures) >= 8 and all(figures)
+    # Every table's numbers, cell by cell, are the same text on the page and in the HTML.
+    tables = [i for _, items in html.sections for i in items if i[0] == "table"]
+    assert len(tables) >= 10 and any("0." in cell for t in tables for row in t[2] for cell in row)
+    caption = next(c.value for c in app.caption if c.value.startswith("Study Results test"))
+    assert html.summary.startswith(caption + " Generated ")
+
+
 def test_analyst_lands_on_results_and_reaches_no_coordinator_page(app_engine, answered_study):
     password = create_analyst(app_engine, "ana")
     app = signed_in("ana", password)
@@ -188,3 +319,7 @@ def test_simulated_answers_and_visitors_are_named_on_every_page_that_shows_them(
     assert any(
         "1 visitor(s) read this study" in i.value and "1 finished" in i.value for i in app.info
     )
+    # The HTML report gives the same notices, in the same words.
+    notices = ReportItems(report_html(study_report(read_study(app_engine, study_id)))).notices
+    page_notices = [n.value.replace("**", "") for n in (*app.warning, *app.info)]
+    assert notices and all(notice in page_notices for notice in notices)

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -22,7 +23,14 @@ from tiny_generator import wait_until_done
 
 from study.db import transaction
 from study.imaging.types import Origin, Sequence
-from study.jobs import APP_STOPPED, get_job, list_jobs, process_start, training_loss
+from study.jobs import (
+    RUNNER_STOPPED,
+    get_job,
+    list_jobs,
+    process_start,
+    stop_consumer,
+    training_loss,
+)
 from study.models import Job, JobState
 from study.storage import AssetStore
 
@@ -30,13 +38,16 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def library(app_engine, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Imported images (32 px): real T2W of patients P0-P3, real DWI, synthetic T2W."""
+def library(app_engine, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """Imported images (32 px): real T2W of patients P0-P3, real DWI, synthetic T2W. The
+    threads that the app's start-up starts in this process to run jobs end with the test."""
     monkeypatch.setenv("VTT_DEVICE", "cpu")
+    monkeypatch.delenv("VTT_JOB_BROKER", raising=False)
     rows = [AssetRow(Sequence.T2W, Origin.REAL, i % 2, f"P{i}") for i in range(4)]
     rows += [AssetRow(Sequence.DWI, Origin.REAL, 0, f"P{i}") for i in range(2)]
     rows += [AssetRow(Sequence.T2W, Origin.SYNTHETIC, 1, "") for _ in range(2)]
-    return add_assets(app_engine, rows, store=AssetStore(data_dir / "assets"))
+    yield add_assets(app_engine, rows, store=AssetStore(data_dir / "assets"))
+    stop_consumer()
 
 
 def train_page(password: str) -> AppTest:
@@ -68,7 +79,7 @@ def test_training_on_filtered_real_assets_shows_its_loss_and_its_checkpoint(
     assert not app.exception, app.exception
     assert any("queued" in s.value for s in app.success)
     [job] = list_jobs(app_engine)
-    assert job.params["images"] == 3 and job.params["preset"] == "tiny"
+    assert job.params["images"] == 3 and job.params["request"]["model"] == "tiny"
     state = wait_until_done(app_engine, job.id)
     assert state == JobState.SUCCEEDED, get_job(app_engine, job.id).error
     checkpoint = data_dir / "checkpoints" / "app-tiny"
@@ -109,13 +120,15 @@ def test_the_page_estimates_the_cpu_duration_before_training(
     assert not [path for path in data_dir.iterdir() if path.name.startswith("tmp")]
 
 
+# An app process: its start-up starts the threads that run jobs from its queue.
 OLD_APP = """
 import time
-from study.db import open_database
-from study.jobs import TrainingSelection, TrainOptions, submit_training
+from study.jobs import TrainingSelection, submit_training
+from study.startup import prepare
+from synth.contract import TrainSettings
 
-options = TrainOptions(steps=30, batch=2, preset="tiny", size=32, save_every=5, log_every=1)
-submit_training(open_database(), "resumable", TrainingSelection(), options)
+training = TrainSettings(steps=30, batch=2, model="tiny", size=32, save_every=5, log_every=1)
+submit_training(prepare(), "resumable", TrainingSelection(), training)
 time.sleep(600)
 """
 
@@ -141,7 +154,7 @@ def test_a_training_run_resumes_after_the_app_restarts(
     app = AppTest.from_file(APP, default_timeout=60)
     app.run()
     stopped = get_job(app_engine, stopped.id)
-    assert stopped.state == JobState.FAILED and stopped.error == APP_STOPPED
+    assert stopped.state == JobState.FAILED and stopped.error == RUNNER_STOPPED
     with transaction(app_engine) as session:
         generator = session.get_one(Job, stopped.id).pid
     deadline = time.monotonic() + 30
@@ -152,11 +165,11 @@ def test_a_training_run_resumes_after_the_app_restarts(
     assert Path(stopped.params["manifest"]).is_file()
 
     app = train_page(admin_password)
-    assert any(APP_STOPPED in e.value for e in app.error)
+    assert any(RUNNER_STOPPED in e.value for e in app.error)
     next(b for b in app.button if b.key == f"resume-{stopped.id}").click().run()
     assert not app.exception, app.exception
     resumed = next(job for job in list_jobs(app_engine) if job.id != stopped.id)
-    assert resumed.params["resume"] is True
+    assert resumed.params["request"]["resume"] is True
     assert wait_until_done(app_engine, resumed.id) == JobState.SUCCEEDED, get_job(
         app_engine, resumed.id
     ).error
@@ -175,3 +188,14 @@ def test_a_training_run_resumes_after_the_app_restarts(
     assert not Path(stopped.params["folder"]).exists()
     app.run()
     assert not [b for b in app.button if (b.key or "").startswith("resume-")]
+
+
+def test_with_a_broker_the_page_says_workers_run_the_jobs(
+    library, app_engine, admin_password, monkeypatch
+):
+    """With VTT_JOB_BROKER the jobs run on the workers' machines: no device of this one is
+    promised, and no dry run here pretends to time them."""
+    monkeypatch.setenv("VTT_JOB_BROKER", "redis://127.0.0.1:6379/0")
+    app = train_page(admin_password)
+    assert any("workers' machines" in c.value for c in app.caption)
+    assert not [b for b in app.button if b.label.startswith("Estimate the duration")]

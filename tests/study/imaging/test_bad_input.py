@@ -14,6 +14,7 @@ from PIL import Image
 
 from study.imaging import ImagingError, ManifestError, load_manifest, load_slices
 from study.imaging.errors import ShownPaths
+from study.imaging.load import MAX_IMAGE_PIXELS
 
 from .conftest import dicom_dataset, png_with_header_only
 
@@ -264,7 +265,7 @@ def test_bad_input_is_refused(case: str, tmp_path: Path, monkeypatch: pytest.Mon
     target, options, culprit = build(tmp_path)
 
     with pytest.raises(ImagingError, match=problem) as error:
-        load_slices(target, **options)
+        load_slices(target, **{"max_pixels": MAX_IMAGE_PIXELS, **options})
 
     assert str(error.value).startswith(f"{culprit}: ")
     assert "\n" not in str(error.value)
@@ -298,7 +299,7 @@ def test_missing_slice_of_the_shared_series(shared_data: Path) -> None:
     folder = shared_data / "prostatex-bad" / "ProstateX-0000-missing-slice" / "hbv"
 
     with pytest.raises(ImagingError) as error:
-        load_slices(folder)
+        load_slices(folder, max_pixels=MAX_IMAGE_PIXELS)
 
     message = str(error.value)
     assert message.startswith(f"{folder}: uneven slice spacing: a slice is missing")
@@ -309,7 +310,7 @@ def test_missing_slice_of_the_shared_series(shared_data: Path) -> None:
 
 def test_non_existent_path(tmp_path: Path) -> None:
     with pytest.raises(ImagingError, match=r"nowhere\.nii: does not exist; check the path"):
-        load_slices(tmp_path / "nowhere.nii")
+        load_slices(tmp_path / "nowhere.nii", max_pixels=MAX_IMAGE_PIXELS)
 
 
 @pytest.mark.parametrize(
@@ -326,7 +327,7 @@ def test_bad_slice_choice(spec: str, problem: str, shared_data: Path) -> None:
     folder = shared_data / "prostatex" / "ProstateX-0000" / "adc"
 
     with pytest.raises(ImagingError, match=problem) as error:
-        load_slices(folder, slices=spec)
+        load_slices(folder, slices=spec, max_pixels=MAX_IMAGE_PIXELS)
 
     assert str(error.value).startswith(f"{folder}: slices ")
 
@@ -335,4 +336,4 @@ def test_series_on_a_picture_is_refused(tmp_path: Path) -> None:
     Image.fromarray(GOOD_PNG).save(tmp_path / "p.png")
 
     with pytest.raises(ImagingError, match=r"p\.png: 'series' \('t2'\) applies only to DICOM"):
-        load_slices(tmp_path / "p.png", series="t2")
+        load_slices(tmp_path / "p.png", series="t2", max_pixels=MAX_IMAGE_PIXELS)

@@ -17,6 +17,7 @@ from pydicom.pixels import apply_modality_lut
 from pydicom.uid import RLELossless
 
 from study.imaging import ImagingError, load_slices, normalise, render_png
+from study.imaging.load import MAX_IMAGE_PIXELS
 from study.imaging.types import parse_sequence
 
 from .conftest import (
@@ -58,7 +59,7 @@ def test_prostatex_series_load_in_position_order(shared_data: Path, series: str)
     positions = [position for position, _, _ in ordered]
     assert all(b > a for a, b in itertools.pairwise(positions))
 
-    slices = load_slices(folder, slices="all")
+    slices = load_slices(folder, slices="all", max_pixels=MAX_IMAGE_PIXELS)
 
     assert len(slices) == 19
     assert [s.slice_index for s in slices] == list(range(19))
@@ -78,7 +79,7 @@ def test_position_order_is_not_file_name_order(shared_data: Path) -> None:
     by_position = [path for _, path, _ in _by_position(folder)]
     assert by_position != by_name
 
-    slices = load_slices(folder, slices="all")
+    slices = load_slices(folder, slices="all", max_pixels=MAX_IMAGE_PIXELS)
 
     first_by_position = pydicom.dcmread(by_position[0])
     assert np.array_equal(slices[0].array, first_by_position.pixel_array)
@@ -93,8 +94,8 @@ def test_renamed_files_load_identically(shared_data: Path, tmp_path: Path) -> No
     for path, name in zip(files, names, strict=True):
         shutil.copyfile(path, tmp_path / f"{name:03d}.dcm")
 
-    original = load_slices(folder, slices="all")
-    renamed = load_slices(tmp_path, slices="all")
+    original = load_slices(folder, slices="all", max_pixels=MAX_IMAGE_PIXELS)
+    renamed = load_slices(tmp_path, slices="all", max_pixels=MAX_IMAGE_PIXELS)
 
     for a, b in zip(original, renamed, strict=True):
         assert np.array_equal(a.array, b.array)
@@ -104,12 +105,12 @@ def test_renamed_files_load_identically(shared_data: Path, tmp_path: Path) -> No
 def test_default_choice_is_the_ten_central_slices(shared_data: Path) -> None:
     folder = shared_data / "prostatex" / "ProstateX-0000" / "t2w"
 
-    slices = load_slices(folder)
+    slices = load_slices(folder, max_pixels=MAX_IMAGE_PIXELS)
 
     assert [s.slice_index for s in slices] == [4, 5, 6, 7, 8, 9, 10, 11, 12, 13]
     assert slices[5].description == "ProstateX-0000/t2w slice 9"
     assert [s.source_sha256 for s in slices] == [
-        s.source_sha256 for s in load_slices(folder, slices="4:14")
+        s.source_sha256 for s in load_slices(folder, slices="4:14", max_pixels=MAX_IMAGE_PIXELS)
     ]
 
 
@@ -117,7 +118,7 @@ def test_t2w_series_loads_quickly(shared_data: Path) -> None:
     folder = shared_data / "prostatex" / "ProstateX-0000" / "t2w"
     start = time.perf_counter()
 
-    slices = load_slices(folder, slices="all")
+    slices = load_slices(folder, slices="all", max_pixels=MAX_IMAGE_PIXELS)
 
     # About 0.1 s on a shared 2-core machine; the bound only catches an accidental slow path.
     assert time.perf_counter() - start < 3.0
@@ -127,7 +128,7 @@ def test_t2w_series_loads_quickly(shared_data: Path) -> None:
 @pytest.mark.parametrize("series", PROSTATEX_SERIES)
 def test_prostatex_middle_slice_renders(shared_data: Path, series: str) -> None:
     folder = shared_data / "prostatex" / series
-    (middle,) = load_slices(folder, slices="9:10")
+    (middle,) = load_slices(folder, slices="9:10", max_pixels=MAX_IMAGE_PIXELS)
 
     png = render_png(normalise(middle.array, parse_sequence(folder.name)), size=256)
 
@@ -141,7 +142,7 @@ def test_generated_series_sorted_by_position(dicom_series, tmp_path: Path) -> No
     volume = anatomy((5, 4, 3))
     folder = dicom_series("series", volume, spacing=(2.0, 3.0, 4.0))
 
-    slices = load_slices(folder, slices="all")
+    slices = load_slices(folder, slices="all", max_pixels=MAX_IMAGE_PIXELS)
 
     assert [s.slice_index for s in slices] == [0, 1, 2]
     for k, source in enumerate(slices):
@@ -153,7 +154,7 @@ def test_modality_lut_is_applied(write_dicom: WriteDicom, tmp_path: Path) -> Non
     stored = np.array([[0, 1], [2, 1000]], dtype=np.uint16)
     path = write_dicom(tmp_path / "ct.dcm", stored, rescale=(0.5, -100.0))
 
-    (source,) = load_slices(path)
+    (source,) = load_slices(path, max_pixels=MAX_IMAGE_PIXELS)
 
     assert np.array_equal(source.array, [[-100.0, -99.5], [-99.0, 400.0]])
     assert source.array.dtype == np.float32
@@ -162,7 +163,7 @@ def test_modality_lut_is_applied(write_dicom: WriteDicom, tmp_path: Path) -> Non
 def test_missing_pixel_spacing_means_one_mm(write_dicom: WriteDicom, tmp_path: Path) -> None:
     path = write_dicom(tmp_path / "a.dcm", np.ones((3, 2), np.uint16), spacing=None)
 
-    assert load_slices(path)[0].spacing_mm == (1.0, 1.0)
+    assert load_slices(path, max_pixels=MAX_IMAGE_PIXELS)[0].spacing_mm == (1.0, 1.0)
 
 
 def test_instance_number_orders_slices_without_positions(
@@ -177,7 +178,7 @@ def test_instance_number_orders_slices_without_positions(
             instance=instance,
         )
 
-    slices = load_slices(tmp_path, slices="all")
+    slices = load_slices(tmp_path, slices="all", max_pixels=MAX_IMAGE_PIXELS)
 
     assert [float(s.array[0, 0]) for s in slices] == [1.0, 2.0, 3.0]
 
@@ -188,7 +189,7 @@ def test_multiframe_frames_sorted_by_position_with_frame_rescale(tmp_path: Path)
     path = tmp_path / "enhanced.dcm"
     multiframe_dataset(frames, positions).save_as(path, enforce_file_format=True)
 
-    slices = load_slices(path, slices="all")
+    slices = load_slices(path, slices="all", max_pixels=MAX_IMAGE_PIXELS)
 
     # Frames by position: 10 (-5 mm), 20 (0 mm), 30 (5 mm); rescale 2 x - 10.
     assert [float(s.array[0, 0]) for s in slices] == [10.0, 30.0, 50.0]
@@ -209,7 +210,7 @@ def test_rle_lossless_series_decodes(dicom_series, tmp_path: Path) -> None:
         ds.save_as(compressed / path.name, enforce_file_format=True)
     assert pydicom.dcmread(next(compressed.iterdir())).file_meta.TransferSyntaxUID == RLELossless
 
-    slices = load_slices(compressed, slices="all")
+    slices = load_slices(compressed, slices="all", max_pixels=MAX_IMAGE_PIXELS)
 
     for k, source in enumerate(slices):
         assert np.array_equal(source.array, radiological(volume, k))
@@ -239,7 +240,7 @@ def test_folder_with_two_series_needs_series(write_dicom: WriteDicom, tmp_path: 
     _two_series(write_dicom, tmp_path)
 
     with pytest.raises(ImagingError) as error:
-        load_slices(tmp_path)
+        load_slices(tmp_path, max_pixels=MAX_IMAGE_PIXELS)
 
     message = str(error.value)
     assert str(tmp_path) in message
@@ -251,8 +252,10 @@ def test_folder_with_two_series_needs_series(write_dicom: WriteDicom, tmp_path: 
 def test_series_chosen_by_uid_or_description(write_dicom: WriteDicom, tmp_path: Path) -> None:
     _two_series(write_dicom, tmp_path)
 
-    by_uid = load_slices(tmp_path, series="1.2.3.2", slices="all")
-    by_description = load_slices(tmp_path, series="EP2D_DIFF_adc", slices="all")
+    by_uid = load_slices(tmp_path, series="1.2.3.2", slices="all", max_pixels=MAX_IMAGE_PIXELS)
+    by_description = load_slices(
+        tmp_path, series="EP2D_DIFF_adc", slices="all", max_pixels=MAX_IMAGE_PIXELS
+    )
 
     assert [float(s.array[0, 0]) for s in by_uid] == [100.0, 101.0, 102.0]
     assert [s.source_sha256 for s in by_description] == [s.source_sha256 for s in by_uid]
@@ -262,4 +265,4 @@ def test_unknown_series_is_refused(write_dicom: WriteDicom, tmp_path: Path) -> N
     _two_series(write_dicom, tmp_path)
 
     with pytest.raises(ImagingError, match=r"series 'dwi' matches no series; found 1\.2\.3\.1"):
-        load_slices(tmp_path, series="dwi")
+        load_slices(tmp_path, series="dwi", max_pixels=MAX_IMAGE_PIXELS)

@@ -12,6 +12,7 @@ import SimpleITK as sitk
 from PIL import Image
 
 from study.imaging import ImagingError, load_slices
+from study.imaging.load import MAX_IMAGE_PIXELS
 
 from .conftest import anatomy, radiological
 
@@ -53,7 +54,7 @@ def test_nifti_reoriented_to_display_orientation(tmp_path: Path) -> None:
     volume = anatomy((5, 4, 3))
     path = _write_nifti_permuted(volume, tmp_path / "volume.nii.gz")
 
-    slices = load_slices(path, slices="all")
+    slices = load_slices(path, slices="all", max_pixels=MAX_IMAGE_PIXELS)
 
     assert len(slices) == 3
     for k, source in enumerate(slices):
@@ -69,9 +70,15 @@ def test_nifti_reoriented_to_display_orientation(tmp_path: Path) -> None:
 
 def test_every_format_gives_the_same_display(dicom_series, tmp_path: Path) -> None:
     volume = anatomy((6, 5, 4))
-    nifti = load_slices(_write_nifti_permuted(volume, tmp_path / "v.nii"), slices="all")
-    mha = load_slices(_write_mha_flipped(volume, tmp_path / "v.mha"), slices="all")
-    dicom = load_slices(dicom_series("dicom", volume, spacing=SPACING), slices="all")
+    nifti = load_slices(
+        _write_nifti_permuted(volume, tmp_path / "v.nii"), slices="all", max_pixels=MAX_IMAGE_PIXELS
+    )
+    mha = load_slices(
+        _write_mha_flipped(volume, tmp_path / "v.mha"), slices="all", max_pixels=MAX_IMAGE_PIXELS
+    )
+    dicom = load_slices(
+        dicom_series("dicom", volume, spacing=SPACING), slices="all", max_pixels=MAX_IMAGE_PIXELS
+    )
 
     for a, b, c in zip(nifti, mha, dicom, strict=True):
         assert np.array_equal(a.array, b.array)
@@ -84,7 +91,7 @@ def test_nifti_with_singleton_fourth_dimension_loads(tmp_path: Path) -> None:
     path = tmp_path / "one_volume.nii"
     nib.save(nib.Nifti1Image(data, np.eye(4)), path)
 
-    assert len(load_slices(path, slices="all")) == 4
+    assert len(load_slices(path, slices="all", max_pixels=MAX_IMAGE_PIXELS)) == 4
 
 
 def test_2d_nifti_is_one_slice(tmp_path: Path) -> None:
@@ -92,7 +99,7 @@ def test_2d_nifti_is_one_slice(tmp_path: Path) -> None:
     path = tmp_path / "flat.nii.gz"
     nib.save(nib.Nifti1Image(data, np.diag([0.5, 0.25, 1.0, 1.0])), path)
 
-    (source,) = load_slices(path)
+    (source,) = load_slices(path, max_pixels=MAX_IMAGE_PIXELS)
 
     assert np.array_equal(source.array, data.T[::-1, ::-1])
     assert source.spacing_mm == (0.25, 0.5)
@@ -104,7 +111,7 @@ def test_nifti_scaling_gives_physical_values(tmp_path: Path) -> None:
     path = tmp_path / "scaled.nii"
     nib.save(image, path)
 
-    (source,) = load_slices(path)
+    (source,) = load_slices(path, max_pixels=MAX_IMAGE_PIXELS)
 
     assert sorted(source.array.ravel().tolist()) == [100.0, 105.0]
 
@@ -116,7 +123,7 @@ def test_metaimage_slices_along_z(tmp_path: Path) -> None:
     path = tmp_path / "t2w.mha"
     sitk.WriteImage(image, str(path))
 
-    slices = load_slices(path, slices="all")
+    slices = load_slices(path, slices="all", max_pixels=MAX_IMAGE_PIXELS)
 
     assert [s.array.tolist() for s in slices] == array.astype(np.float32).tolist()
     assert slices[0].spacing_mm == pytest.approx((0.7, 0.6))
@@ -125,11 +132,11 @@ def test_metaimage_slices_along_z(tmp_path: Path) -> None:
 def test_metaimage_identity_covers_header_and_data_file(tmp_path: Path) -> None:
     path = tmp_path / "v.mhd"
     sitk.WriteImage(sitk.GetImageFromArray(np.zeros((2, 3, 4), np.uint8)), str(path))
-    before = load_slices(path, slices="0:1")[0]
+    before = load_slices(path, slices="0:1", max_pixels=MAX_IMAGE_PIXELS)[0]
     raw = tmp_path / "v.raw"
     raw.write_bytes(b"\x01" + raw.read_bytes()[1:])
 
-    after = load_slices(path, slices="0:1")[0]
+    after = load_slices(path, slices="0:1", max_pixels=MAX_IMAGE_PIXELS)[0]
 
     assert after.array[0, 0] == 1.0
     assert after.source_sha256 != before.source_sha256
@@ -140,7 +147,7 @@ def test_8_bit_png(tmp_path: Path) -> None:
     path = tmp_path / "a.png"
     Image.fromarray(values).save(path)
 
-    (source,) = load_slices(path)
+    (source,) = load_slices(path, max_pixels=MAX_IMAGE_PIXELS)
 
     assert np.array_equal(source.array, values)
     assert source.array.dtype == np.float32
@@ -155,7 +162,7 @@ def test_16_bit_png_and_tiff(tmp_path: Path) -> None:
     for name in ("b.png", "b.tif"):
         Image.fromarray(values).save(tmp_path / name)
 
-        (source,) = load_slices(tmp_path / name)
+        (source,) = load_slices(tmp_path / name, max_pixels=MAX_IMAGE_PIXELS)
 
         assert np.array_equal(source.array, values), name
 
@@ -164,7 +171,7 @@ def test_jpeg(tmp_path: Path) -> None:
     values = np.tile(np.linspace(0, 255, 32), (16, 1)).astype(np.uint8)
     Image.fromarray(values).save(tmp_path / "c.jpg", quality=100)
 
-    (source,) = load_slices(tmp_path / "c.jpg")
+    (source,) = load_slices(tmp_path / "c.jpg", max_pixels=MAX_IMAGE_PIXELS)
 
     assert source.array.shape == (16, 32)
     assert np.abs(source.array - values).max() <= 3
@@ -175,8 +182,8 @@ def test_rgb_that_is_gray_is_converted(tmp_path: Path) -> None:
     Image.fromarray(np.stack([gray] * 3, axis=-1)).save(tmp_path / "rgb.png")
     Image.fromarray(np.stack([gray] * 3, axis=-1)).save(tmp_path / "rgb.jpg", quality=95)
 
-    (png,) = load_slices(tmp_path / "rgb.png")
-    (jpeg,) = load_slices(tmp_path / "rgb.jpg")
+    (png,) = load_slices(tmp_path / "rgb.png", max_pixels=MAX_IMAGE_PIXELS)
+    (jpeg,) = load_slices(tmp_path / "rgb.jpg", max_pixels=MAX_IMAGE_PIXELS)
 
     assert np.array_equal(png.array, gray)
     assert jpeg.array.shape == (2, 2)
@@ -186,8 +193,8 @@ def test_slice_choice_on_a_picture(tmp_path: Path) -> None:
     Image.fromarray(np.zeros((2, 2), np.uint8)).save(tmp_path / "p.png")
 
     for spec in ("all", "0:1", "central:10"):
-        assert len(load_slices(tmp_path / "p.png", slices=spec)) == 1
+        assert len(load_slices(tmp_path / "p.png", slices=spec, max_pixels=MAX_IMAGE_PIXELS)) == 1
     with pytest.raises(
         ImagingError, match=r"p\.png: slices '1:2' is out of range: the image has 1 slice"
     ):
-        load_slices(tmp_path / "p.png", slices="1:2")
+        load_slices(tmp_path / "p.png", slices="1:2", max_pixels=MAX_IMAGE_PIXELS)

@@ -20,8 +20,11 @@ from study.imaging import (
     read_canonical,
     read_manifest,
     write_canonical_png,
+    write_manifest,
 )
 from study.imaging.errors import ShownPaths, one_line
+from study.imaging.load import MAX_IMAGE_PIXELS
+from study.imaging.manifest import COLUMNS
 
 HEADER = "path,origin,sequence,lesion,patient_id"
 SHA = "ab" * 32
@@ -78,7 +81,9 @@ raw_8bit.png,synthetic,other,unknown,,,,,,,,,
     assert (t2w.row.lesion, t2w.row.pirads, t2w.row.pair_key) == (Lesion.YES, 4, "pair-1")
     assert t2w.row.path == (p0 / "t2w").resolve()
     assert by_line[4][0].row.sequence is Sequence.DWI and by_line[4][0].row.lesion is Lesion.UNKNOWN
-    expected = normalise(load_slices(p1 / "t2w", slices="7:8")[0].array, Sequence.T2W)
+    expected = normalise(
+        load_slices(p1 / "t2w", slices="7:8", max_pixels=MAX_IMAGE_PIXELS)[0].array, Sequence.T2W
+    )
     assert np.array_equal(by_line[5][0].canonical, expected)
 
     (synthetic,) = by_line[6]
@@ -390,3 +395,140 @@ def test_a_manifest_error_lists_its_problems_one_per_line(tmp_path: Path) -> Non
         f"{path}: line 3: b.png: does not exist ({tmp_path / 'b.png'}); check the path",
     ]
     assert str(error.value) == "\n".join(error.value.problems)
+
+
+def _row_fields(row: object) -> dict[str, object]:
+    """A read ManifestRow as a comparable dict, the line and the resolved path set aside."""
+    fields = dict(vars(row))
+    del fields["line"], fields["path"]
+    return fields
+
+
+def test_write_manifest_round_trips_every_column(tmp_path: Path) -> None:
+    _pictures(tmp_path)
+    (tmp_path / "images").mkdir()
+    write_canonical_png(np.full((8, 8), 0.5), tmp_path / "images" / "b.png")
+    synthetic = {
+        "path": "synthetic_0.png",
+        "origin": Origin.SYNTHETIC,
+        "sequence": Sequence.T2W,
+        "lesion": Lesion.YES,
+        "patient_id": "P1",
+        "slice_index": np.int64(9),
+        "series": "1.2.3",
+        "pair_key": "pair-1",
+        "pirads": 4,
+        "intensity": Intensity.CANONICAL,
+        "generator": "ldm, v2",
+        "prompt": 'T2W, "lesion"\nof the prostate',
+        "seed": 42,
+        "checkpoint_sha256": SHA,
+        "sampler": "dpmpp",
+        "steps": 20,
+        "guidance": 3.25,
+        "condition_sha256": "cd" * 32,
+    }
+    real = {
+        "path": Path("images") / "b.png",
+        "origin": "real",
+        "sequence": "ADC",
+        "lesion": False,
+        "patient_id": "P2",
+        "slices": "all",
+        "pirads": None,
+    }
+    assert set(synthetic) | set(real) == set(COLUMNS)
+    path = tmp_path / "manifest.csv"
+
+    assert write_manifest(path, iter([synthetic, real])) == path
+
+    assert path.read_text().splitlines()[0] == ",".join(COLUMNS)
+    rows = read_manifest(path)
+    assert [r.path for r in rows] == [tmp_path / "synthetic_0.png", tmp_path / "images" / "b.png"]
+    assert _row_fields(rows[0]) == {
+        "origin": Origin.SYNTHETIC,
+        "sequence": Sequence.T2W,
+        "lesion": Lesion.YES,
+        "patient_id": "P1",
+        "slices": "central:10",
+        "series": "1.2.3",
+        "slice_index": 9,
+        "pair_key": "pair-1",
+        "pirads": 4,
+        "intensity": Intensity.CANONICAL,
+        "provenance": {
+            "generator": "ldm, v2",
+            "prompt": 'T2W, "lesion"\nof the prostate',
+            "seed": "42",
+            "checkpoint_sha256": SHA,
+            "sampler": "dpmpp",
+            "steps": "20",
+            "guidance": "3.25",
+            "condition_sha256": "cd" * 32,
+        },
+    }
+    assert _row_fields(rows[1]) == {
+        "origin": Origin.REAL,
+        "sequence": Sequence.ADC,
+        "lesion": Lesion.NO,
+        "patient_id": "P2",
+        "slices": "all",
+        "series": None,
+        "slice_index": None,
+        "pair_key": "",
+        "pirads": None,
+        "intensity": Intensity.RAW,
+        "provenance": {},
+    }
+    # `series` names a series of a DICOM folder, which these pictures are not.
+    write_manifest(path, [{**synthetic, "series": None}, real])
+    loaded = load_manifest(path)
+    # The prompt spans two lines; a row is numbered by its last.
+    assert [(s.row.line, s.slice_index) for s in loaded] == [(3, 9), (4, 0)]
+    assert [_row_fields(s.row) for s in loaded] == [
+        {**_row_fields(rows[0]), "series": None},
+        _row_fields(rows[1]),
+    ]
+    assert np.array_equal(loaded[0].canonical, read_canonical(tmp_path / "synthetic_0.png"))
+
+
+def test_write_manifest_header_has_only_the_columns_rows_fill(tmp_path: Path) -> None:
+    _pictures(tmp_path)
+    rows = [
+        {"path": "synthetic_0.png", "origin": "synthetic", "sequence": "T2W", "lesion": None,
+         "patient_id": None, "seed": 7, "pirads": None, "intensity": "canonical"},
+        {"path": "raw_8bit.png", "origin": "synthetic", "sequence": "other", "lesion": "",
+         "patient_id": "", "seed": None, "generator": ""},
+    ]  # fmt: skip
+
+    path = write_manifest(tmp_path / "manifest.csv", rows)
+
+    assert path.read_text() == (
+        "path,origin,sequence,lesion,patient_id,intensity,seed\n"
+        "synthetic_0.png,synthetic,T2W,,,canonical,7\n"
+        "raw_8bit.png,synthetic,other,,,,\n"
+    )
+    read = read_manifest(path)
+    assert [(r.lesion, r.patient_id, r.provenance) for r in read] == [
+        (Lesion.UNKNOWN, "", {"seed": "7"}),
+        (Lesion.UNKNOWN, "", {}),
+    ]
+
+
+@pytest.mark.parametrize("column", ["Path", "patientid", "notes", ""])
+def test_write_manifest_refuses_a_column_the_reader_refuses(tmp_path: Path, column: str) -> None:
+    good = {"path": "a.png", "origin": "real", "sequence": "T2W", "lesion": 1, "patient_id": "P"}
+    path = tmp_path / "manifest.csv"
+
+    with pytest.raises(ManifestError, match=f"row 2: unknown column {column!r}"):
+        write_manifest(path, [good, {**good, column: "x"}])
+
+    assert not path.exists()
+
+
+def test_write_manifest_refuses_no_rows_and_values_it_cannot_write(tmp_path: Path) -> None:
+    with pytest.raises(ManifestError, match="no rows to write"):
+        write_manifest(tmp_path / "empty.csv", [])
+    with pytest.raises(ManifestError, match="row 1: column 'seed' holds a list"):
+        write_manifest(tmp_path / "bad.csv", [{"path": "a.png", "seed": [1]}])
+    assert not (tmp_path / "empty.csv").exists() and not (tmp_path / "bad.csv").exists()

@@ -14,7 +14,9 @@ import pytest
 from PIL import Image, PngImagePlugin
 
 from study.imaging import ImagingError, fit_square, render_png, sha256_bytes, strip_png_metadata
-from study.imaging.render import gray_png
+from study.imaging.load import MAX_IMAGE_PIXELS
+from study.imaging.render import RENDER_SIZE, gray_png
+from study.settings import SETTINGS
 
 from .conftest import png_chunks
 
@@ -58,20 +60,22 @@ def test_render_is_fixed_size_gray_without_metadata() -> None:
     assert image.info == {}
 
 
-def test_render_size_defaults_to_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_render_size_is_an_argument_never_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VTT_RENDER_SIZE", "64")
 
-    assert Image.open(io.BytesIO(render_png(np.zeros((5, 5), np.float32)))).size == (64, 64)
+    def side(png: bytes) -> tuple[int, int]:
+        return Image.open(io.BytesIO(png)).size
+
+    assert side(render_png(np.zeros((5, 5), np.float32))) == (RENDER_SIZE, RENDER_SIZE)
+    assert side(render_png(np.zeros((5, 5), np.float32), size=48)) == (48, 48)
 
 
-@pytest.mark.parametrize("value", ["2048", "8", "big", "256.5"])
-def test_a_render_size_streamlit_would_re_encode_is_refused(
-    monkeypatch: pytest.MonkeyPatch, value: str
-) -> None:
-    monkeypatch.setenv("VTT_RENDER_SIZE", value)
+def test_the_defaults_of_imaging_are_those_of_the_settings() -> None:
+    defaults = {setting.name: setting.default for setting in SETTINGS}
 
-    with pytest.raises(ValueError, match="16 to 1024"):
-        render_png(np.zeros((5, 5), np.float32))
+    assert (RENDER_SIZE, MAX_IMAGE_PIXELS) == (256, 50_000_000)
+    assert defaults["VTT_RENDER_SIZE"] == str(RENDER_SIZE)
+    assert defaults["VTT_MAX_IMAGE_PIXELS"] == str(MAX_IMAGE_PIXELS)
 
 
 def test_render_is_deterministic() -> None:

@@ -53,6 +53,32 @@ def test_cohen_kappa_is_undefined_for_one_label() -> None:
         cohen_kappa(["yes"], ["yes", "no"])
 
 
+def test_weighted_kappa_weighs_by_position_on_the_whole_scale() -> None:
+    # Level 3 is never given: on the whole scale 2 and 4 are two steps apart, not one.
+    a, b = ["1", "2", "4", "5", "2", "4"], ["1", "4", "4", "5", "2", "5"]
+    scale = ["1", "2", "3", "4", "5"]
+    for weights in ("linear", "quadratic"):
+        expected = cohen_kappa_score(
+            [int(x) for x in a], [int(x) for x in b], weights=weights, labels=[1, 2, 3, 4, 5]
+        )
+        assert cohen_kappa(a, b, weights=weights, labels=scale) == pytest.approx(
+            expected, abs=1e-12
+        )
+        assert cohen_kappa(a, b, weights=weights) != pytest.approx(expected)
+    # By hand: sum(w O) = 2 + 1 = 3 and sum(w E) = 60 / 6 = 10 on the positions 0, 1, 3, 4.
+    assert cohen_kappa(a, b, weights="linear", labels=scale) == pytest.approx(0.7, abs=1e-12)
+
+
+def test_cohen_kappa_takes_labels_of_any_type_and_refuses_unknown_weights() -> None:
+    mixed = [1, "a", 1, "a"]
+    assert cohen_kappa(mixed, [1, "a", "a", "a"]) == pytest.approx(0.5)
+    assert math.isnan(cohen_kappa([], []))
+    with pytest.raises(StatsError, match="'cubic'"):
+        cohen_kappa(["a", "b"], ["a", "b"], weights="cubic")  # type: ignore[arg-type]
+    with pytest.raises(StatsError, match="'c' is not among the labels"):
+        cohen_kappa(["a", "b"], ["a", "c"], labels=["a", "b"])
+
+
 def test_labels_sort_as_numbers_when_they_are_numbers() -> None:
     assert ordered_labels(["10", "9", "2"]) == ["2", "9", "10"]
     assert ordered_labels(["right", "left"]) == ["left", "right"]

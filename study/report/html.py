@@ -1,0 +1,47 @@
+"""The standalone HTML report: the sections of `study.report.sections`, in order, rendered
+from the Jinja2 template `study/templates/report.html.j2` (autoescaped), with plotly.js
+inlined once so that the file opens without a network."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import plotly.offline
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
+
+from study.report.blocks import Figure
+from study.report.model import StudyReport
+from study.report.sections import SECTIONS
+
+
+def _figure_html(figure: Figure) -> Markup:
+    """A figure's element and the script that draws it (plotly.js itself is in the head)."""
+    return Markup(
+        figure.figure.to_html(
+            full_html=False,
+            include_plotlyjs=False,
+            div_id=f"plot-{figure.key}",
+            config={"displaylogo": False, "responsive": True},
+        )
+    )
+
+
+def report_html(report: StudyReport, *, generated_at: datetime | None = None) -> str:
+    """The report as one HTML file: its summary and notices, then every section."""
+    environment = Environment(
+        loader=PackageLoader("study", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    environment.filters["figure_html"] = _figure_html
+    return environment.get_template("report.html.j2").render(
+        report=report,
+        sections=[(section, section.content(report)) for section in SECTIONS],
+        generated=(generated_at or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC"),
+        # plotly.js is the package's own bundle, trusted as the app's code is.
+        plotly_js=Markup(plotly.offline.get_plotlyjs()),
+    )
