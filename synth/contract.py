@@ -22,6 +22,7 @@ import argparse
 import functools
 import json
 import math
+import sys
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -291,6 +292,11 @@ class Request(Options):
     """What one command of `python -m synth` is asked to do."""
 
     command: ClassVar[str]
+
+    def command_line(self) -> list[str]:
+        """The whole command that runs this request: `python -m synth` and `to_args()`, with
+        the interpreter running now (the app's, or a worker's)."""
+        return [sys.executable, "-m", "synth", *self.to_args()]
 
     def to_args(self) -> list[str]:
         """The command line after `python -m synth`: the command, then every option set."""

@@ -129,3 +129,92 @@ def later():
     ]
     assert not synth_rule("study.settings") and synth_rule("study.stats.roc")
     assert not imaging_rule("study.stats") and imaging_rule("numpy")
+
+
+def study_rule(name: str) -> bool:
+    """`study` knows the generator only through its contract (and runs `python -m synth`)."""
+    return within(name, "synth.contract") or not within(name, "synth")
+
+
+def no_streamlit(name: str) -> bool:
+    return not within(name, "streamlit")
+
+
+@pytest.mark.parametrize(
+    ("folder", "allowed"),
+    [
+        ("study", study_rule),
+        ("pages", study_rule),
+        ("study", no_streamlit),
+        ("synth", no_streamlit),
+    ],
+)
+def test_the_application_knows_the_generator_by_its_contract_only(
+    folder: str, allowed: Callable[[str], bool]
+) -> None:
+    assert violations(folder, allowed) == []
+
+
+def module_level_imports(path: Path) -> set[str]:
+    """The modules of this project that `path` imports when it is imported (imports inside
+    functions and `TYPE_CHECKING` blocks are left out: they run later, or never)."""
+    module = module_name(path)
+    tree = ast.parse(path.read_text())
+    nodes: list[ast.stmt] = []
+    for node in tree.body:
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            continue
+        nodes.append(node)
+    source = "\n".join(
+        ast.unparse(node) for node in nodes if isinstance(node, ast.Import | ast.ImportFrom)
+    )
+    names = {name for _, name in imported_modules(source, module, path.name == "__init__.py")}
+    return {resolved for name in names if (resolved := _known_module(name)) is not None}
+
+
+def _known_module(name: str) -> str | None:
+    """The longest prefix of `name` that is a module or package of this project."""
+    parts = name.split(".")
+    for end in range(len(parts), 0, -1):
+        candidate = ROOT.joinpath(*parts[:end])
+        if candidate.with_suffix(".py").is_file() or (candidate / "__init__.py").is_file():
+            return ".".join(parts[:end])
+    return None
+
+
+def import_loops(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The cycles a depth-first walk of `graph` (module -> modules it imports) runs into."""
+    loops: list[list[str]] = []
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(module: str, path: list[str]) -> None:
+        state[module] = 1
+        for target in sorted(graph.get(module, ())):
+            # A package's __init__ importing its own submodules is not a loop.
+            if target.startswith(f"{module}.") or module.startswith(f"{target}."):
+                continue
+            if state.get(target) == 1:
+                loops.append([*path[path.index(target) :], target])
+            elif target not in state:
+                visit(target, [*path, target])
+        state[module] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+    return loops
+
+
+def test_the_loop_finder_finds_loops() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "p": {"p.x"}, "p.x": {"d"}, "d": set()}
+    assert import_loops(graph) == [["a", "b", "c", "a"]]
+
+
+def test_no_import_loops() -> None:
+    graph = {
+        module_name(path): module_level_imports(path) - {module_name(path)}
+        for folder in ("study", "synth", "pages")
+        for path in sorted((ROOT / folder).rglob("*.py"))
+    }
+    assert len(graph) > 100 and any(graph.values())
+    assert import_loops(graph) == []

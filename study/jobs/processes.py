@@ -11,7 +11,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,7 +69,7 @@ def last_line(text: str) -> str:
 def run_generator(request: Request, cwd: Path, what: str) -> None:
     """Run one generator request to its end in `cwd`, here and now (a preview, a dry run)."""
     finished = subprocess.run(
-        [sys.executable, "-m", "synth", *request.to_args()],
+        request.command_line(),
         capture_output=True,
         text=True,
         check=False,

@@ -16,7 +16,6 @@ import csv
 import logging
 import os
 import subprocess
-import sys
 import threading
 from collections import deque
 from collections.abc import Iterator
@@ -195,7 +194,7 @@ def _run_command(
     done_share, share = shares
     env = os.environ | {"PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "synth", *request.to_args()],
+        request.command_line(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -25,6 +25,7 @@ from synth.contract import (
     SEQUENCE_NAMES,
     SEQUENCE_WORDS,
     CheckpointInfo,
+    EvaluateRequest,
     OptionSpec,
     Preset,
     Request,
@@ -325,3 +326,8 @@ def test_the_app_imports_nothing_of_the_generator_but_its_contract() -> None:
     for path in files:
         of_synth = [name for name in imported_names(path) if name.split(".")[0] == "synth"]
         assert all(name.startswith("synth.contract") for name in of_synth), (path, of_synth)
+
+
+def test_a_request_runs_as_python_m_synth_with_its_arguments() -> None:
+    request = EvaluateRequest(real=Path("r.csv"), synthetic=Path("s.csv"))
+    assert request.command_line() == [sys.executable, "-m", "synth", *request.to_args()]
