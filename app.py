@@ -32,6 +32,7 @@ SIGNED_IN_PATHS = (
     "readers",
     "progress",
     "blinding-audit",
+    "machine",
 )
 
 pages: dict[str, list] = {}
@@ -43,10 +44,12 @@ if role == ui.Role.READER:
         st.Page("pages/home.py", title="Home", url_path="home", visibility="hidden"),
     ]
 elif role == ui.Role.ANALYST:
-    # Analysts read results and exports only; the landing page sends them on to the results.
+    # Analysts read results, exports and the machine's checks (without starting any); the
+    # landing page sends them on to the results.
     pages["Results"] = [
         st.Page("pages/results.py", title="Results", url_path="results", default=True),
         st.Page("pages/exports.py", title="Exports", url_path="exports"),
+        st.Page("pages/machine.py", title="Machine evaluation", url_path="machine"),
         st.Page("pages/home.py", title="Home", url_path="home", visibility="hidden"),
     ]
 else:
@@ -70,6 +73,7 @@ if role == ui.Role.COORDINATOR:
     pages["Results"] = [
         st.Page("pages/results.py", title="Results", url_path="results"),
         st.Page("pages/exports.py", title="Exports", url_path="exports"),
+        st.Page("pages/machine.py", title="Machine evaluation", url_path="machine"),
     ]
 
 with st.sidebar:

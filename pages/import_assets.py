@@ -9,6 +9,7 @@ import streamlit as st
 from pages import ui
 from study import settings
 from study.imaging.errors import ShownPaths, VTTError
+from study.imaging.lesions import DEFAULT_MIN_LESION_VOXELS, parse_lesion_labels
 from study.importer import import_manifest
 from study.uploads import unpack_upload
 
@@ -16,9 +17,24 @@ ui.require(ui.Role.COORDINATOR)
 st.title("Import images")
 st.markdown(
     "A manifest is a CSV with the columns `path, origin, sequence, lesion, patient_id` and "
-    "optionally `slice_index, slices, series, pair_key, pirads, intensity` and the generator's "
-    "provenance. Every row is checked first; then all of it is imported, or nothing."
+    "optionally `slice_index, slices, series, pair_key, pirads, intensity, study, mask` and the "
+    "generator's provenance. Every row is checked first; then all of it is imported, or nothing."
 )
+with st.expander("Lesion masks"):
+    st.caption(
+        "A row's `mask` (a label volume) gives each of its slices the truth: a slice shows a "
+        "lesion when it holds at least this many voxels of the lesion labels."
+    )
+    min_lesion_voxels = int(
+        st.number_input(
+            "Lesion voxels per slice", min_value=1, value=DEFAULT_MIN_LESION_VOXELS, step=1
+        )
+    )
+    labels_text = st.text_input(
+        "Lesion labels",
+        placeholder="every label > 0",
+        help="The mask labels that count as lesion, e.g. 2,3,4,5 for PI-CAI's ISUP >= 2",
+    )
 
 
 # Problems quote file names, which markdown would otherwise format (`_scan_.png` in italics);
@@ -41,7 +57,13 @@ def run_import(manifest: Path, *, allow_absolute: bool, shown: ShownPaths | None
 
     try:
         result = import_manifest(
-            ui.engine(), manifest, allow_absolute=allow_absolute, progress=progress, shown=shown
+            ui.engine(),
+            manifest,
+            allow_absolute=allow_absolute,
+            progress=progress,
+            shown=shown,
+            min_lesion_voxels=min_lesion_voxels,
+            lesion_labels=parse_lesion_labels(labels_text),
         )
     except VTTError as error:
         bar.empty()

@@ -18,3 +18,15 @@ else:
         ),
         use_container_width=True,
     )
+    masked = int(counts["with_mask"].sum())
+    if masked:
+        st.caption(
+            f"{masked} of these assets took their lesion truth from a mask (with lesion "
+            "outlines, kept for scoring and never shown to readers):"
+        )
+        st.dataframe(
+            counts.pivot_table(
+                index=["sequence", "lesion"], columns="origin", values="with_mask", fill_value=0
+            ),
+            use_container_width=True,
+        )

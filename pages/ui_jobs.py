@@ -1,5 +1,5 @@
-"""What the Generate and Train pages share (not a page itself): inputs for the generator's
-options, and the background-jobs panel.
+"""What the Generate, Train and Machine evaluation pages share (not a page itself): inputs for
+the generator's options, and the background-jobs panel.
 
 The inputs take their default, limits and help from the generator's contract
 (`synth.contract`), so the forms say what `python -m synth` says. The panel refreshes every two
@@ -64,7 +64,7 @@ def duration_text(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
 
 
-def _job(job: JobView, details: Callable[[JobView], None] | None) -> None:
+def _job(job: JobView, details: Callable[[JobView], None] | None, can_cancel: bool) -> None:
     device = job.params.get("device")
     st.markdown(
         f"{STATE_ICONS[job.state.value]} **Job {job.id}** ({job.kind}, {job.state.value}"
@@ -76,7 +76,7 @@ def _job(job: JobView, details: Callable[[JobView], None] | None) -> None:
         left = job.seconds_left()
         text = f"{job.progress:.0%}" + (f", about {duration_text(left)} left" if left else "")
         st.progress(job.progress, text=text)
-        if st.button("Cancel", key=f"cancel-job-{job.id}"):
+        if can_cancel and st.button("Cancel", key=f"cancel-job-{job.id}"):
             try:
                 cancel_job(ui.engine(), job.id)
             except VTTError as error:
@@ -95,15 +95,26 @@ def _job(job: JobView, details: Callable[[JobView], None] | None) -> None:
 
 def show_jobs(kind: JobKind, details: Callable[[JobView], None] | None = None) -> None:
     """The newest jobs of `kind`, with progress, time left, cancel and `details(job)`."""
+    show_job_list(lambda: list_jobs(ui.engine(), kind, limit=10), details)
+
+
+def show_job_list(
+    jobs: Callable[[], list[JobView]],
+    details: Callable[[JobView], None] | None = None,
+    *,
+    can_cancel: bool = True,
+) -> None:
+    """The jobs `jobs()` reads (every two seconds), with progress, time left, `details(job)`,
+    and cancel where `can_cancel`."""
 
     @st.fragment(run_every=2)
     def panel() -> None:
-        jobs = list_jobs(ui.engine(), kind, limit=10)
-        if not jobs:
+        shown = jobs()
+        if not shown:
             st.caption("No job yet.")
-        for job in jobs:
+        for job in shown:
             with st.container(border=True):
-                _job(job, details)
+                _job(job, details, can_cancel)
 
     st.subheader("Jobs")
     panel()

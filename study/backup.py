@@ -119,10 +119,11 @@ def _asset_files(connection: Connection, tables: list[Table], store: AssetStore)
     if assets is None:
         return []
     hashes: set[str] = set()
-    for canonical, display in connection.execute(
-        select(assets.c.canonical_sha256, assets.c.display_sha256)
-    ):
-        hashes.update((canonical, display))
+    # Lesion masks came with revision 0005; an older database has no such column.
+    mask = assets.c.get("mask_sha256")
+    columns = [assets.c.canonical_sha256, assets.c.display_sha256]
+    for row in connection.execute(select(*columns, *([mask] if mask is not None else []))):
+        hashes.update(value for value in row if value)
     files, missing = [], []
     for sha256 in sorted(hashes):
         found = sorted(store.path(sha256, "").parent.glob(f"{sha256}.*"))

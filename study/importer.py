@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,8 +12,10 @@ from study import settings
 from study.db import transaction
 from study.imaging.canonical import canonical_to_bytes
 from study.imaging.errors import ShownPaths, VTTError, file_problems
+from study.imaging.lesions import DEFAULT_MIN_LESION_VOXELS
 from study.imaging.manifest import ManifestSlice, load_manifest
-from study.imaging.render import render_png
+from study.imaging.mask import mask_to_bytes
+from study.imaging.render import render_png, sha256_bytes
 from study.imaging.types import Lesion
 from study.models import Asset
 from study.storage import AssetStore
@@ -29,6 +31,7 @@ IDENTITY_FIELDS = (
     "patient_id",
     "slice_index",
     "pair_key",
+    "mask_sha256",
 )
 
 
@@ -43,15 +46,17 @@ class ImportResult:
 
 
 def asset_fields(item: ManifestSlice) -> dict[str, object]:
+    """The identity fields (IDENTITY_FIELDS) of the asset that `item` makes."""
     row = item.row
     return {
         "origin": row.origin,
         "sequence": row.sequence,
-        "lesion": None if row.lesion == Lesion.UNKNOWN else int(row.lesion),
+        "lesion": None if item.lesion == Lesion.UNKNOWN else int(item.lesion),
         "pirads": row.pirads,
         "patient_id": row.patient_id,
-        "slice_index": row.slice_index if row.slice_index is not None else item.slice_index,
-        "pair_key": row.pair_key,
+        "slice_index": item.slice_index,
+        "pair_key": item.pair_key,
+        "mask_sha256": None if item.mask is None else sha256_bytes(mask_to_bytes(item.mask)),
     }
 
 
@@ -78,11 +83,15 @@ def import_manifest(
     store: AssetStore | None = None,
     progress: Progress | None = None,
     shown: ShownPaths | None = None,
+    min_lesion_voxels: int = DEFAULT_MIN_LESION_VOXELS,
+    lesion_labels: Iterable[int] | None = None,
 ) -> ImportResult:
     """Import every slice of `manifest`, or nothing: the database is unchanged on any error.
 
     `progress(stage, done, total)` is called with stage "load" then "store". Errors list one
     problem per line; with `shown` they name files as the user knows them (see ShownPaths).
+    A slice of a row with a mask is a lesion when it holds at least `min_lesion_voxels` voxels
+    of `lesion_labels` (None: of any label > 0); see study.imaging.mask.
     """
     store = store or AssetStore()
     slices = load_manifest(
@@ -91,6 +100,8 @@ def import_manifest(
         progress=(lambda done, total: progress("load", done, total)) if progress else None,
         max_pixels=settings.max_image_pixels(),
         shown=shown,
+        min_lesion_voxels=min_lesion_voxels,
+        lesion_labels=lesion_labels,
     )
     by_sha: dict[str, tuple[ManifestSlice, dict[str, object]]] = {}
     problems: list[str] = []
@@ -128,6 +139,9 @@ def import_manifest(
                 created.extend([made] if made else [])
                 display_sha, made = store.put(render_png(item.canonical, size=size), ".png")
                 created.extend([made] if made else [])
+                if item.mask is not None:
+                    _, made = store.put(mask_to_bytes(item.mask), ".npy")
+                    created.extend([made] if made else [])
                 session.add(
                     Asset(
                         **fields,
@@ -141,6 +155,10 @@ def import_manifest(
                         spacing_row_mm=item.spacing_mm[0],
                         spacing_col_mm=item.spacing_mm[1],
                         provenance=dict(item.row.provenance),
+                        lesions=None
+                        if item.lesions is None
+                        else [lesion.to_json() for lesion in item.lesions],
+                        plane=None if item.plane is None else item.plane.to_json(),
                     )
                 )
                 added += 1

@@ -145,6 +145,14 @@ class Asset(Base):
     spacing_col_mm: Mapped[float] = mapped_column(Float)
     provenance: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Truth from a lesion mask (study.imaging.mask), never shown to readers: the slice's labels
+    # on the canonical pixels (lossless .npy in the asset store) and its lesions with their
+    # outlines (study.imaging.lesions); both NULL when no mask was given.
+    mask_sha256: Mapped[str | None] = mapped_column(String(64))
+    lesions: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON(none_as_null=True))
+    # Where the canonical pixels lie in the patient (study.imaging.geometry.Plane); NULL for
+    # pictures and volumes that do not say.
+    plane: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
 
     __table_args__ = (
         CheckConstraint("lesion IN (0, 1)", name="lesion_binary"),

@@ -88,13 +88,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "VTT_MAX_JOBS",
         "1",
-        "Generate and train jobs that one process runs at once (the app's own threads, or a "
-        "worker's default); further jobs wait in the queue.",
+        "Background jobs (generate, train, and the machine checks evaluate and augment) that "
+        "one process runs at once (the app's own threads, or a worker's default); further jobs "
+        "wait in the queue.",
     ),
     Setting(
         "VTT_JOB_BROKER",
         "",
-        "Where generate and train jobs wait. Empty: a SQLite queue in VTT_DATA_DIR that the "
+        "Where background jobs wait. Empty: a SQLite queue in VTT_DATA_DIR that the "
         "app's own threads run. redis://host:port/db: a Redis queue that workers run "
         "(`python -m study worker`, on any machine that shares the database and VTT_DATA_DIR); "
         "the app then only queues.",

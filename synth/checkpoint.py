@@ -102,6 +102,17 @@ def checkpoint_sha256(directory: Path | str) -> str:
     return digest.hexdigest()
 
 
+def find_checkpoints(folder: Path) -> dict[str, Path]:
+    """The checkpoints in `folder` (itself one, or its subfolders, links followed), by the
+    sha256 that the images they made carry (`checkpoint_sha256`)."""
+    if not folder.is_dir():
+        raise SynthError(f"{folder} is not a folder of checkpoints")
+    candidates = [folder, *sorted(path for path in folder.iterdir() if path.is_dir())]
+    return {
+        checkpoint_sha256(path): path for path in candidates if (path / CHECKPOINT_CONFIG).is_file()
+    }
+
+
 def save_checkpoint(
     directory: Path,
     weights: dict[str, torch.Tensor],

@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import argparse
 import functools
+import hashlib
 import json
 import math
 import sys
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from enum import Enum
 from pathlib import Path
@@ -55,6 +56,7 @@ MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 32, 256
 
 Device = Literal["cpu", "cuda"]
 ProgressKind = Literal["tqdm", "jsonl"]
+PhantomLayout = Literal["vtt", "picai"]
 _ROOT = Path(__file__).resolve().parent.parent
 
 # --- prompts ----------------------------------------------------------------------------------
@@ -415,6 +417,13 @@ class PhantomRequest(Request):
     lesion_fraction: float = field(
         default=0.5, metadata=option(metavar="F", help="share of patients with a lesion, 0-1")
     )
+    layout: PhantomLayout = field(
+        default="vtt",
+        metadata=option(
+            help="vtt: NIfTI volumes, PNG slices and a manifest; picai: the public PI-CAI "
+            "layout (MHA images, label volumes, marksheet) for `python -m study prepare-picai`"
+        ),
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -659,6 +668,91 @@ class EvaluateRequest(Request):
     )
 
 
+# What `python -m synth augment` trains unless told otherwise, and with --quick.
+AUGMENT_EPOCHS, AUGMENT_QUICK_EPOCHS = 8, 2
+AUGMENT_LESION_SIZE, AUGMENT_QUICK_LESION_SIZE = 128, 64
+# The arms and the metrics of its result (the keys of its --json object).
+AUGMENT_ARMS = ("real", "real+synthetic")
+AUGMENT_METRICS = ("accuracy", "sensitivity", "specificity", "auc")
+
+
+@dataclass(frozen=True, kw_only=True)
+class AugmentRequest(Request):
+    """`python -m synth augment`: does adding synthetic images to the real training images of a
+    slice-level lesion classifier help it on held-out real patients? `epochs` and `lesion_size`
+    left None are the defaults, or the quick ones with `quick` (`classifier_training`)."""
+
+    command: ClassVar[str] = "augment"
+    real: Path = field(
+        metadata=option(
+            metavar="M", help="manifest of real images with lesion labels, split into folds"
+        )
+    )
+    synthetic: Path = field(
+        metadata=option(metavar="M", help="manifest of synthetic images added to training folds")
+    )
+    generators: Path | None = field(
+        default=None,
+        metadata=option(
+            metavar="DIR",
+            help="the checkpoint that made --synthetic, or a folder of checkpoints (found by the "
+            "manifest's checkpoint_sha256): no fold may test a patient it was trained on",
+        ),
+    )
+    allow_unrecorded: bool = field(
+        default=False,
+        metadata=option(
+            help="accept synthetic images whose generator's training patients cannot be checked "
+            "(no checkpoint_sha256, checkpoint not found, or one that does not record them)"
+        ),
+    )
+    folds: int = field(default=5, metadata=option(min=2, help="folds of real patients"))
+    repeats: int = field(
+        default=1, metadata=option(min=1, metavar="N", help="cross-validations, each its own seed")
+    )
+    epochs: int | None = field(
+        default=None,
+        metadata=option(
+            min=1,
+            help="passes over the real training images; both arms take as many steps (default: "
+            f"{AUGMENT_EPOCHS}, {AUGMENT_QUICK_EPOCHS} with --quick)",
+        ),
+    )
+    lesion_size: int | None = field(
+        default=None,
+        metadata=option(
+            min=8,
+            metavar="PX",
+            help="image size the classifier crops from (default: "
+            f"{AUGMENT_LESION_SIZE}, {AUGMENT_QUICK_LESION_SIZE} with --quick)",
+        ),
+    )
+    lesion_field: float = field(
+        default=0.5,
+        metadata=option(
+            gt=0,
+            max=1,
+            metavar="SHARE",
+            help="centred share of each side the classifier sees, where the prostate lies",
+        ),
+    )
+    seed: int = field(default=0, metadata=option(min=0, metavar="S", help="seed"))
+    quick: bool = field(
+        default=False,
+        metadata=option(help="a smaller classifier, trained shorter: for tests and CPUs"),
+    )
+    json: bool = field(default=False, metadata=option(help="print one JSON object"))
+    progress: ProgressKind = field(
+        default="tqdm", metadata=option(help="progress bar, or JSON lines for the app")
+    )
+
+    def classifier_training(self) -> tuple[int, int]:
+        """(epochs, lesion size) to train with: those asked, else the defaults of the mode."""
+        epochs = AUGMENT_QUICK_EPOCHS if self.quick else AUGMENT_EPOCHS
+        size = AUGMENT_QUICK_LESION_SIZE if self.quick else AUGMENT_LESION_SIZE
+        return self.epochs or epochs, self.lesion_size or size
+
+
 @dataclass(frozen=True, kw_only=True)
 class DemoAssetsRequest(Request):
     """`python -m synth demo-assets`: rebuild the bundled demo generator and demo images."""
@@ -718,6 +812,7 @@ class DemoAssetsRequest(Request):
 
 
 REQUESTS: tuple[type[Request], ...] = (
+    AugmentRequest,
     DemoAssetsRequest,
     DistillRequest,
     EvaluateRequest,
@@ -730,6 +825,48 @@ REQUESTS: tuple[type[Request], ...] = (
 
 CHECKPOINT_FORMAT = "vtt-synth/1"
 CHECKPOINT_CONFIG = "config.json"
+
+
+@dataclass(frozen=True)
+class TrainingPatients:
+    """The patients whose images trained a checkpoint, as config.json's `training.patients`
+    records them: `{"count": N, "salt": S, "sha256": [sha256("S:<patient id>"), ...]}`, sorted.
+
+    Digests, not ids: a checkpoint is what leaves the hospital, and an id in it would tell that
+    the patient is in a prostate cancer cohort. Salted (with the training manifest's sha256), a
+    digest cannot be looked up in a table made for another checkpoint, nor linked to the same
+    patient's in one; but whoever can list candidate ids (short record numbers) can test each,
+    so ids should be pseudonyms before training.
+
+    >>> patients = TrainingPatients.of(["P1", "P2", ""], salt="ab")
+    >>> len(patients), "P1" in patients, "P3" in patients
+    (2, True, False)
+    """
+
+    salt: str
+    sha256: frozenset[str]
+
+    @staticmethod
+    def digest(salt: str, patient_id: str) -> str:
+        return hashlib.sha256(f"{salt}:{patient_id}".encode()).hexdigest()
+
+    @classmethod
+    def of(cls, patient_ids: Iterable[str], salt: str) -> Self:
+        """The record of these patients (empty ids, those of synthetic images, left out)."""
+        return cls(salt, frozenset(cls.digest(salt, p) for p in patient_ids if p))
+
+    def __contains__(self, patient_id: object) -> bool:
+        return isinstance(patient_id, str) and self.digest(self.salt, patient_id) in self.sha256
+
+    def __len__(self) -> int:
+        return len(self.sha256)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"count": len(self), "salt": self.salt, "sha256": sorted(self.sha256)}
+
+    @classmethod
+    def from_json(cls, value: Mapping[str, Any]) -> Self:
+        return cls(str(value["salt"]), frozenset(str(digest) for digest in value["sha256"]))
 
 
 @dataclass(frozen=True)
@@ -746,6 +883,9 @@ class CheckpointInfo:
     # The sampling a distilled student was made for; None for a trained generator.
     sampling: Sampling | None = None
     distilled_from: str = ""
+    # None for a checkpoint that does not record them (trained before they were recorded, or
+    # from images passed in Python rather than a manifest).
+    training_patients: TrainingPatients | None = None
 
     def recommended_sampling(self) -> Sampling:
         """The sampling to start from: a student's own, else the defaults."""
@@ -793,6 +933,11 @@ def read_checkpoint_info(directory: Path, name: str | None = None) -> Checkpoint
                 else None
             ),
             distilled_from=str(training.get("distilled_from", "")),
+            training_patients=(
+                TrainingPatients.from_json(training["patients"])
+                if training.get("patients")
+                else None
+            ),
         )
     except (AttributeError, KeyError, TypeError, ValueError) as error:
         raise SynthError(f"{directory / CHECKPOINT_CONFIG}: unreadable ({error!r})") from error

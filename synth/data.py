@@ -87,8 +87,9 @@ def training_set_from_manifest(path: Path, size: int) -> TrainingSet:
     return TrainingSet.from_arrays(
         np.stack([fit_square(item.canonical, size) for item in slices]),
         [item.row.sequence for item in slices],
-        [item.row.lesion for item in slices],
-        [item.row.pair_key or "" for item in slices],
+        # Each slice's own truth and pair: from its mask and its pairing where the row has them.
+        [item.lesion for item in slices],
+        [item.pair_key or "" for item in slices],
         [item.slice_index for item in slices],
         hashlib.sha256(Path(path).read_bytes()).hexdigest(),
     )

@@ -180,8 +180,8 @@ def load_image_set(
     for s in slices:
         if origin == Origin.REAL:
             groups.append(f"patient:{s.row.patient_id}")
-        elif s.row.pair_key:
-            groups.append(f"pair:{s.row.pair_key}")
+        elif s.pair_key:
+            groups.append(f"pair:{s.pair_key}")
         else:
             groups.append(f"image:{s.row.line}:{s.slice_index}")
     images = np.stack([fit_square(s.canonical, size) for s in slices]).astype(np.float32)
@@ -192,7 +192,7 @@ def load_image_set(
         images=images,
         lesion_images=lesion_images,
         sequences=[s.row.sequence for s in slices],
-        lesions=[s.row.lesion for s in slices],
+        lesions=[s.lesion for s in slices],
         patient_ids=[s.row.patient_id for s in slices],
         groups=groups,
     )
@@ -234,12 +234,17 @@ class SmallCNN(nn.Module):
         return logits[rows, heads if heads is not None else torch.zeros_like(rows)]
 
 
+def epoch_steps(n_images: int, epochs: int) -> int:
+    """Optimisation steps of `epochs` passes over `n_images` in batches of BATCH_SIZE."""
+    return epochs * math.ceil(n_images / BATCH_SIZE)
+
+
 def train_classifier(
     images: np.ndarray,
     labels: np.ndarray,
     n_classes: int,
     *,
-    epochs: int,
+    steps: int,
     seed: int,
     on_epoch: Callable[[], None] | None = None,
     heads: np.ndarray | None = None,
@@ -247,12 +252,14 @@ def train_classifier(
     widths: tuple[int, ...] = C2ST_WIDTHS,
     one_cycle: bool = False,
 ) -> SmallCNN:
-    """A SmallCNN trained with class-balanced cross-entropy (Adam, random flips), seeded;
-    `heads` gives each image's head when there are several. `one_cycle` warms the learning
-    rate up and anneals it (better for longer runs; a two-epoch run learns less).
+    """A SmallCNN trained for `steps` batches with class-balanced cross-entropy (Adam, random
+    flips), seeded; each pass over the images is a fresh permutation, after which `on_epoch`
+    is called. `heads` gives each image's head when there are several. `one_cycle` warms the
+    learning rate up and anneals it (better for longer runs; a two-epoch run learns less).
 
     Balanced weights make the classifier judge each class on its own merit, so that a label
-    ratio that differs between real and synthetic images does not bias agreement.
+    ratio that differs between real and synthetic images does not bias agreement. A number of
+    steps rather than epochs lets two training sets of different sizes get the same training.
     """
     counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
     weights = np.where(counts > 0, len(labels) / (n_classes * np.maximum(counts, 1)), 0.0)
@@ -261,9 +268,7 @@ def train_classifier(
         model = SmallCNN(n_classes, widths, n_heads)
     optimiser = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
     schedule = (
-        torch.optim.lr_scheduler.OneCycleLR(
-            optimiser, LEARNING_RATE, total_steps=epochs * math.ceil(len(labels) / BATCH_SIZE)
-        )
+        torch.optim.lr_scheduler.OneCycleLR(optimiser, LEARNING_RATE, total_steps=steps)
         if one_cycle
         else None
     )
@@ -273,9 +278,13 @@ def train_classifier(
     h_all = torch.from_numpy(heads if heads is not None else np.zeros(len(labels), np.int64))
     rng = np.random.default_rng(seed)
     model.train()
-    for _ in range(epochs):
+    done = 0
+    while done < steps:
         order = rng.permutation(len(labels))
         for start in range(0, len(order), BATCH_SIZE):
+            if done == steps:
+                break
+            done += 1
             batch = torch.from_numpy(order[start : start + BATCH_SIZE])
             x = x_all[batch]
             if rng.random() < 0.5:
@@ -340,7 +349,12 @@ def c2st(
     splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     for fold, (train, test) in enumerate(splitter.split(images, labels, groups)):
         model = train_classifier(
-            images[train], labels[train], 2, epochs=epochs, seed=seed + fold, on_epoch=on_epoch
+            images[train],
+            labels[train],
+            2,
+            steps=epoch_steps(len(train), epochs),
+            seed=seed + fold,
+            on_epoch=on_epoch,
         )
         scores[test] = predict_probabilities(model, images[test])[:, 1]
     result = delong_auc(scores, labels == 1)
@@ -424,7 +438,7 @@ def label_agreement(
         fit.images,
         np.array([index[label] for label in fit.labels], np.int64),
         len(classes),
-        epochs=epochs,
+        steps=epoch_steps(len(fit.labels), epochs),
         seed=seed,
         on_epoch=on_epoch,
         heads=fit.heads,
@@ -455,19 +469,21 @@ def sequence_task(images: ImageSet) -> Labelled:
     return Labelled(images.images, list(images.sequences), np.zeros(len(images), np.int64))
 
 
+def patient_folds(real: ImageSet, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(rows to learn from, rows to score) of each of `folds` folds of `real`: every patient's
+    rows scored in one fold, never split between learning and scoring; stratified by lesion
+    status, shuffled with `seed`. Needs at least `folds` patients."""
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    return list(splitter.split(real.images, [str(x) for x in real.lesions], real.patient_ids))
+
+
 def reference_split(real: ImageSet, seed: int) -> tuple[np.ndarray, np.ndarray] | None:
     """(rows to learn from, rows to score) of `real`, split by patient and stratified by lesion
     status, about one patient in REFERENCE_FOLDS scored; None with fewer than two patients."""
     patients = len(set(real.patient_ids))
     if patients < 2:
         return None
-    splitter = StratifiedGroupKFold(
-        n_splits=min(REFERENCE_FOLDS, patients), shuffle=True, random_state=seed
-    )
-    fit, scored = next(
-        splitter.split(real.images, [str(x) for x in real.lesions], real.patient_ids)
-    )
-    return fit, scored
+    return patient_folds(real, min(REFERENCE_FOLDS, patients), seed)[0]
 
 
 def conditioning_fidelity(

@@ -248,9 +248,9 @@ def read_condition_rows(path: Path, size: int) -> list[ConditionRow]:
         ConditionRow(
             image=fit_square(item.canonical, size),
             patient_id=item.row.patient_id,
-            pair_key=item.row.pair_key,
+            pair_key=item.pair_key,
             slice_index=item.slice_index,
-            lesion=item.row.lesion,
+            lesion=item.lesion,
             source_sha256=item.source_sha256,
         )
         for item in load_manifest(path, allow_absolute=True)

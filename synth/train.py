@@ -28,13 +28,14 @@ from diffusers import DDPMScheduler
 from diffusers.training_utils import EMAModel
 from torch import nn
 
+from study.imaging.manifest import read_manifest
 from synth.checkpoint import (
     STATE_FILE,
     load_training_state,
     save_checkpoint,
     save_training_state,
 )
-from synth.contract import CHECKPOINT_CONFIG, DEFAULT_PRESET, TrainRequest
+from synth.contract import CHECKPOINT_CONFIG, DEFAULT_PRESET, TrainingPatients, TrainRequest
 from synth.data import BatchSampler, TrainingSet, training_set_from_manifest
 from synth.errors import SynthError
 from synth.model import ModelConfig, build_network, model_config, parameter_count
@@ -140,7 +141,9 @@ def train(
 ) -> Path:
     """Train (or, with `config.resume`, continue) and return the checkpoint folder.
 
-    `training_set` replaces `config.manifest` (tests, notebooks). Training stops at
+    `training_set` replaces `config.manifest` (tests, notebooks). The checkpoint records the
+    patients of the manifest's images (`TrainingPatients`), so that a test of its images can
+    refuse to test on them; trained on a `training_set`, it records none. Training stops at
     `config.steps`, or earlier once `config.max_minutes` have passed in this run; either way
     the last state is saved, and running again with `resume` continues from it.
     """
@@ -164,10 +167,15 @@ def train(
     network_config = saved_model or model_config(preset, size)
     vocabulary = Vocabulary(saved["vocabulary"]) if state else Vocabulary.from_templates()
 
+    patients: TrainingPatients | None = None
     if training_set is None:
         if config.manifest is None:
             raise SynthError("training needs a manifest (--manifest)")
         training_set = training_set_from_manifest(config.manifest, network_config.image_size)
+        patients = TrainingPatients.of(
+            (row.patient_id for row in read_manifest(config.manifest)),
+            salt=training_set.source_sha256,
+        )
     if training_set.size != network_config.image_size:
         raise SynthError(
             f"training images are {training_set.size} px, the model is "
@@ -278,6 +286,8 @@ def train(
                 "mixed_precision": accelerator.mixed_precision,
                 "training_seconds": round(seconds, 3),
             }
+            if patients is not None:
+                provenance["patients"] = patients.to_json()
             sha256 = save_checkpoint(
                 out,
                 ema_weights(unwrapped, ema),

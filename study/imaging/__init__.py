@@ -1,8 +1,10 @@
 """Imaging for VTT Studio: load, normalise, render and list images; knows nothing of the database.
 
 The generator (`synth`) uses this package too, so that it learns images exactly as readers see
-them. Data flow: `load_slices` (physical values) -> `normalise` (canonical, float32 in [0, 1])
--> `canonical_to_bytes` (storage) and `render_png` (the display PNG readers see).
+them. Data flow: `load_slices` or `load_volume` (physical values) -> `normalise` (canonical,
+float32 in [0, 1]) -> `canonical_to_bytes` (storage) and `render_png` (the display PNG readers
+see). A manifest (`load_manifest`) adds truth from lesion masks (`mask`) and shows ADC and DWI on
+their patient's T2W slices (`pairing`), resampled in patient space (`geometry`).
 """
 
 from __future__ import annotations
@@ -25,9 +27,12 @@ if TYPE_CHECKING:
         read_canonical,
         write_canonical_png,
     )
+    from study.imaging.lesions import LesionRule, parse_lesion_labels
     from study.imaging.load import (
         SourceSlice,
+        Volume,
         load_slices,
+        load_volume,
         parse_slice_choice,
         read_picture,
         validate_slice_spec,
@@ -54,8 +59,18 @@ _LAZY = {
         ],
         "study.imaging.canonical",
     ),
+    **dict.fromkeys(["LesionRule", "parse_lesion_labels"], "study.imaging.lesions"),
     **dict.fromkeys(
-        ["SourceSlice", "load_slices", "parse_slice_choice", "read_picture", "validate_slice_spec"],
+        [
+            "SourceSlice",
+            "Volume",
+            "load_slices",
+            "load_volume",
+            "load_volume",
+            "parse_slice_choice",
+            "read_picture",
+            "validate_slice_spec",
+        ],
         "study.imaging.load",
     ),
     **dict.fromkeys(
@@ -84,6 +99,7 @@ __all__ = [
     "ImagingError",
     "Intensity",
     "Lesion",
+    "LesionRule",
     "ManifestError",
     "ManifestRow",
     "ManifestSlice",
@@ -91,13 +107,16 @@ __all__ = [
     "Sequence",
     "SourceSlice",
     "VTTError",
+    "Volume",
     "as_canonical",
     "canonical_from_bytes",
     "canonical_to_bytes",
     "fit_square",
     "load_manifest",
     "load_slices",
+    "load_volume",
     "normalise",
+    "parse_lesion_labels",
     "parse_slice_choice",
     "read_canonical",
     "read_manifest",

@@ -12,6 +12,9 @@ Every loader returns slices in the same display orientation, so that real and sy
 - PNG, JPEG, TIFF: one 2D slice, 8- or 16-bit grayscale.
 
 In all volumes slice 0 is the most inferior (lowest position along the normal) slice.
+`load_volume` returns a whole volume with where its voxels lie in the patient (geometry.Grid,
+from ImagePositionPatient/ImageOrientationPatient, the NIfTI affine, or the MetaImage header),
+for masks and paired sequences to be resampled onto it; `load_slices` the slices one chooses.
 
 The pixel count is checked against a limit before any pixel data is decoded (a tiny compressed
 file can claim gigapixels), and every refusal names the file and says what to do.
@@ -41,6 +44,7 @@ from pydicom.dataset import Dataset
 from pydicom.pixels import apply_modality_lut
 
 from study.imaging.errors import ImagingError, one_line
+from study.imaging.geometry import Grid
 
 # The default of the app's VTT_MAX_IMAGE_PIXELS. This package reads no settings: the app passes
 # its setting, and `load_manifest` and `read_canonical` fall back to this limit for callers that
@@ -49,6 +53,7 @@ MAX_IMAGE_PIXELS = 50_000_000
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 METAIMAGE_SUFFIXES = (".mha", ".mhd")
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+SEGMENTATION_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4"
 SUPPORTED = "a DICOM folder or file, .nii, .nii.gz, .mha, .mhd, .png, .jpg, .jpeg, .tif, .tiff"
 
 # Consecutive slice positions may differ from the median spacing by this fraction before the
@@ -124,6 +129,27 @@ def parse_slice_choice(spec: str, n_slices: int) -> list[int]:
     return list(range(int(start), int(stop)))
 
 
+@dataclass(frozen=True)
+class Volume:
+    """A whole volume in physical values, (slices, rows, cols) in the display orientation of
+    every loader (slice 0 the most inferior), with where its voxels lie in the patient.
+
+    `grid` is None when the file does not say (a DICOM series without positions, a degenerate
+    affine); `study_uid` is the DICOM StudyInstanceUID, empty for other formats.
+    """
+
+    path: Path
+    array: np.ndarray
+    spacing_mm: tuple[float, float]
+    grid: Grid | None
+    digest: str
+    study_uid: str = ""
+
+    def slices(self, spec: str) -> list[SourceSlice]:
+        """The slices that `spec` chooses, as `load_slices` returns them."""
+        return _volume_slices(self.path, self.array, self.spacing_mm, spec, self.digest)
+
+
 def load_slices(
     path: Path,
     *,
@@ -140,24 +166,55 @@ def load_slices(
     _choose_slices(path, slices, None)
     if not path.exists():
         raise ImagingError(f"{path}: does not exist; check the path")
-    name = path.name.lower()
-    if path.is_dir() or name.endswith((".dcm", ".dicom", ".ima")) or _has_dicom_marker(path):
-        return _load_dicom(path, slices, series, max_pixels)
-    if series:
-        raise ImagingError(
-            f"{path}: 'series' ({series!r}) applies only to DICOM folders; leave it empty"
-        )
-    if name.endswith(NIFTI_SUFFIXES):
-        return _load_nifti(path, slices, max_pixels)
-    if name.endswith(METAIMAGE_SUFFIXES):
-        return _load_metaimage(path, slices, max_pixels)
-    if name.endswith(PICTURE_SUFFIXES):
+    if is_picture(path):
+        if series:
+            raise _series_not_dicom(path, series)
         _choose_slices(path, slices, 1)
         data = _read_bytes(path)
         array, _ = _picture_values(path, data, max_pixels)
         digest = hashlib.sha256(data).hexdigest()
-        return [SourceSlice(array, (1.0, 1.0), 0, _slice_sha(digest, 0), _short_name(path))]
+        return [SourceSlice(array, (1.0, 1.0), 0, slice_sha256(digest, 0), _short_name(path))]
+    return load_volume(path, series=series, max_pixels=max_pixels).slices(slices)
+
+
+def load_volume(path: Path, *, series: str | None = None, max_pixels: int) -> Volume:
+    """The whole volume or DICOM series at `path` (see `load_slices` for the arguments).
+
+    2D pictures are refused: they do not say where they lie in the patient.
+    """
+    if not path.exists():
+        raise ImagingError(f"{path}: does not exist; check the path")
+    name = path.name.lower()
+    if _is_dicom(path):
+        return _load_dicom(path, series, max_pixels)
+    if series:
+        raise _series_not_dicom(path, series)
+    if name.endswith(NIFTI_SUFFIXES):
+        return _load_nifti(path, max_pixels)
+    if name.endswith(METAIMAGE_SUFFIXES):
+        return _load_metaimage(path, max_pixels)
+    if name.endswith(PICTURE_SUFFIXES):
+        raise ImagingError(
+            f"{path}: is a 2D picture, which does not say where it lies in the patient; use a "
+            "NIfTI, MetaImage or DICOM volume"
+        )
     raise ImagingError(f"{path}: unsupported file type; use {SUPPORTED}")
+
+
+def is_picture(path: Path) -> bool:
+    """Whether `path` is read as a 2D picture (PNG, JPEG, TIFF) rather than a volume."""
+    return path.name.lower().endswith(PICTURE_SUFFIXES) and not _is_dicom(path)
+
+
+def _is_dicom(path: Path) -> bool:
+    name = path.name.lower()
+    return path.is_dir() or name.endswith((".dcm", ".dicom", ".ima")) or _has_dicom_marker(path)
+
+
+def _series_not_dicom(path: Path, series: str) -> ImagingError:
+    return ImagingError(
+        f"{path}: 'series' ({series!r}) applies only to DICOM folders; leave it empty"
+    )
 
 
 # --- shared helpers ---------------------------------------------------------------------------
@@ -196,7 +253,8 @@ def _choose_slices(path: Path, spec: str, n_slices: int | None) -> list[int]:
         raise ImagingError(f"{path}: {e}") from e
 
 
-def _slice_sha(source_digest: str, index: int) -> str:
+def slice_sha256(source_digest: str, index: int) -> str:
+    """The identity of slice `index` of the source whose bytes hash to `source_digest`."""
     return hashlib.sha256(f"{source_digest}:{index}".encode()).hexdigest()
 
 
@@ -248,7 +306,7 @@ def _volume_slices(
             np.ascontiguousarray(volume[i], dtype=np.float32),
             spacing,
             i,
-            _slice_sha(digest, i),
+            slice_sha256(digest, i),
             f"{_short_name(path)} slice {i}",
         )
         for i in chosen
@@ -562,83 +620,132 @@ def _check_spacing(label: Path, names: list[str], along: np.ndarray) -> None:
         )
 
 
-def _load_dicom(path: Path, spec: str, series: str | None, limit: int) -> list[SourceSlice]:
+def _load_dicom(path: Path, series: str | None, limit: int) -> Volume:
     files = _choose_series(path, [_read_dicom_file(p) for p in _dicom_files(path)], series)
+    if files[0].ds.get("SOPClassUID") == SEGMENTATION_STORAGE:
+        raise ImagingError(
+            f"{path}: is a DICOM Segmentation (SEG), which is not read: its frames hold segments "
+            "on positions of their own. Convert it to a NIfTI or MHA label volume (e.g. with "
+            "dcmqi's segimage2itkimage or highdicom)"
+        )
     total = sum(int(f.ds.get("Rows", 0)) * int(f.ds.get("Columns", 0)) * f.frames for f in files)
     count = f"{len(files)} file{'s' if len(files) != 1 else ''}"
     _check_pixel_limit(path, total, limit, f"the series ({count})")
     _check_image_module(files)
     _check_slice_shape(path, int(files[0].ds.Rows), int(files[0].ds.Columns), limit)
     spacing = _pixel_spacing(files[0])
+    study_uid = str(files[0].ds.get("StudyInstanceUID", "") or "")
     if len(files) == 1 and files[0].frames > 1:
-        return _load_multiframe(path, files[0], spec, spacing)
+        return _load_multiframe(path, files[0], spacing, study_uid)
     several = [f.path.name for f in files if f.frames > 1]
     if several:
         raise ImagingError(
             f"{path}: series mixes {len(several)} multi-frame files ({', '.join(several)}) "
             "with others; import each multi-frame file on its own"
         )
+    orientations = [_as_vector(f.ds.get("ImageOrientationPatient"), 6) for f in files]
+    positions = [_as_vector(f.ds.get("ImagePositionPatient"), 3) for f in files]
     order = _order_by_position(
         path,
         [f.path.name for f in files],
-        [_as_vector(f.ds.get("ImageOrientationPatient"), 6) for f in files],
-        [_as_vector(f.ds.get("ImagePositionPatient"), 3) for f in files],
+        orientations,
+        positions,
         [_instance_number(f.ds) for f in files],
     )
     ordered = [files[i] for i in order]
     hasher = hashlib.sha256()
     for f in ordered:
         hasher.update(f.data)
-    digest = hasher.hexdigest()
-    chosen = _choose_slices(path, spec, len(ordered))
-    return [
-        SourceSlice(
-            _decode(ordered[i])[0],
-            spacing,
-            i,
-            _slice_sha(digest, i),
-            f"{_short_name(path)} slice {i}",
-        )
-        for i in chosen
-    ]
+    volume = np.concatenate([_decode(f) for f in ordered])
+    grid = _dicom_grid(
+        volume.shape,
+        orientations[0],
+        [positions[i] for i in order],
+        spacing,
+        _slice_thickness(files[0].ds),
+    )
+    return Volume(path, volume, spacing, grid, hasher.hexdigest(), study_uid)
 
 
 def _load_multiframe(
-    path: Path, f: _DicomFile, spec: str, spacing: tuple[float, float]
-) -> list[SourceSlice]:
+    path: Path, f: _DicomFile, spacing: tuple[float, float], study_uid: str
+) -> Volume:
     ds = f.ds
     frames = range(f.frames)
     orientation = ds.get("ImageOrientationPatient")
+    orientations = [
+        _as_vector(
+            _functional_group_value(ds, i, "PlaneOrientationSequence", "ImageOrientationPatient")
+            or orientation,
+            6,
+        )
+        for i in frames
+    ]
+    positions = [
+        _as_vector(
+            _functional_group_value(ds, i, "PlanePositionSequence", "ImagePositionPatient"), 3
+        )
+        for i in frames
+    ]
     order = _order_by_position(
         f.path,
         [f"frame {i + 1}" for i in frames],
-        [
-            _as_vector(
-                _functional_group_value(
-                    ds, i, "PlaneOrientationSequence", "ImageOrientationPatient"
-                )
-                or orientation,
-                6,
-            )
-            for i in frames
-        ],
-        [
-            _as_vector(
-                _functional_group_value(ds, i, "PlanePositionSequence", "ImagePositionPatient"), 3
-            )
-            for i in frames
-        ],
+        orientations,
+        positions,
         # Without positions the stored frame order is the only order there is.
         list(frames),
     )
     volume = _decode(f)[order]
-    return _volume_slices(path, volume, spacing, spec, hashlib.sha256(f.data).hexdigest())
+    thickness = _slice_thickness(ds) or _as_number(
+        _functional_group_value(ds, 0, "PixelMeasuresSequence", "SliceThickness")
+    )
+    grid = _dicom_grid(
+        volume.shape, orientations[0], [positions[i] for i in order], spacing, thickness
+    )
+    return Volume(path, volume, spacing, grid, hashlib.sha256(f.data).hexdigest(), study_uid)
+
+
+def _as_number(value: object) -> float | None:
+    """`value` as a positive finite number, or None."""
+    vector = _as_vector([value], 1) if value is not None else None
+    return float(vector[0]) if vector is not None and vector[0] > 0 else None
+
+
+def _slice_thickness(ds: Dataset) -> float | None:
+    return _as_number(ds.get("SpacingBetweenSlices")) or _as_number(ds.get("SliceThickness"))
+
+
+def _dicom_grid(
+    shape: tuple[int, ...],
+    orientation: np.ndarray | None,
+    positions: list[np.ndarray | None],
+    spacing: tuple[float, float],
+    thickness: float | None,
+) -> Grid | None:
+    """Where the voxels of a sorted series lie, or None when its files do not say.
+
+    ImageOrientationPatient holds the direction along a row (of increasing column) and then
+    down a column; PixelSpacing the distance between rows, then between columns.
+    """
+    if orientation is None or any(p is None for p in positions):
+        return None
+    along_row, along_column = orientation[:3], orientation[3:]
+    first, last = positions[0], positions[-1]
+    assert first is not None and last is not None
+    if len(positions) > 1:
+        # The mean step between sorted slices: exact, since _check_spacing refused uneven gaps.
+        slice_step = (last - first) / (len(positions) - 1)
+    else:
+        slice_step = np.cross(along_row, along_column) * (thickness or 1.0)
+    return Grid.from_steps(
+        shape, first, along_row * spacing[1], along_column * spacing[0], slice_step
+    )
 
 
 # --- NIfTI --------------------------------------------------------------------------------------
 
 
-def _load_nifti(path: Path, spec: str, limit: int) -> list[SourceSlice]:
+def _load_nifti(path: Path, limit: int) -> Volume:
     _require_content(path)
     try:
         image = nib.load(path)
@@ -678,7 +785,18 @@ def _load_nifti(path: Path, spec: str, limit: int) -> list[SourceSlice]:
     # columns right -> left match an axial DICOM slice as stored (LPS), so formats look alike.
     volume = np.transpose(np.asarray(canonical.dataobj), (2, 1, 0))[:, ::-1, ::-1]
     spacing = (float(zooms[1]), float(zooms[0]))
-    return _volume_slices(path, volume, spacing, spec, _hash_files([path]))
+    grid = _nifti_grid(volume.shape, canonical.affine)
+    return Volume(path, volume, spacing, grid, _hash_files([path]))
+
+
+def _nifti_grid(shape: tuple[int, ...], affine: np.ndarray) -> Grid | None:
+    """Where the voxels of the display volume lie: voxel [k, r, c] is voxel (n_i - 1 - c,
+    n_j - 1 - r, k) of the RAS+ image, whose affine maps to RAS; LPS flips x and y."""
+    n_j, n_i = shape[1], shape[2]
+    to_lps = np.diag([-1.0, -1.0, 1.0])
+    linear, offset = to_lps @ affine[:3, :3], to_lps @ affine[:3, 3]
+    origin = linear @ np.array([n_i - 1, n_j - 1, 0.0]) + offset
+    return Grid.from_steps(shape, origin, -linear[:, 0], -linear[:, 1], linear[:, 2])
 
 
 # --- MetaImage ----------------------------------------------------------------------------------
@@ -702,7 +820,7 @@ def _metaimage_parts(path: Path) -> list[Path]:
     return [path, path.parent / value]
 
 
-def _load_metaimage(path: Path, spec: str, limit: int) -> list[SourceSlice]:
+def _load_metaimage(path: Path, limit: int) -> Volume:
     # Imported here: SimpleITK is large and only MetaImage files need it.
     import SimpleITK as sitk
 
@@ -746,10 +864,17 @@ def _load_metaimage(path: Path, spec: str, limit: int) -> list[SourceSlice]:
         # LPS: rows run anterior -> posterior, columns right -> left, like stored DICOM.
         image = sitk.DICOMOrient(image, "LPS")
         volume = sitk.GetArrayFromImage(image).astype(np.float32)
+        steps = np.reshape(image.GetDirection(), (3, 3)) * np.asarray(image.GetSpacing())
+        origin = image.GetOrigin()
     else:
         volume = sitk.GetArrayFromImage(image).astype(np.float32)[np.newaxis]
+        # A 2D image lies in the plane z = 0, one millimetre thick.
+        steps = np.eye(3)
+        steps[:2, :2] = np.reshape(image.GetDirection(), (2, 2)) * np.asarray(image.GetSpacing())
+        origin = (*image.GetOrigin(), 0.0)
+    grid = Grid.from_steps(volume.shape, origin, steps[:, 0], steps[:, 1], steps[:, 2])
     sx, sy = image.GetSpacing()[:2]
-    return _volume_slices(path, volume, (float(sy), float(sx)), spec, _hash_files(parts))
+    return Volume(path, volume, (float(sy), float(sx)), grid, _hash_files(parts))
 
 
 # --- pictures -----------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ optional column cannot be ignored silently):
 
 - required: path, origin, sequence, lesion, patient_id (patient_id may be empty for synthetic
   rows only);
-- optional: slice_index, slices, series, pair_key, pirads, intensity;
+- optional: slice_index, slices, series, pair_key, pirads, intensity, study_id, mask;
 - provenance (synthetic rows only): generator, prompt, seed, checkpoint_sha256, sampler, steps,
   guidance, condition_sha256.
 
@@ -14,6 +14,12 @@ against the manifest's folder and may not leave it; absolute paths only with all
 For a volume or series `slice_index` takes that one slice (instead of `slices`); for a 2D
 picture it records which slice the picture shows. Enumerations are read case-insensitively
 (with aliases such as t2, hbv, high-b, yes/no) and stored canonical.
+
+`mask` is a label volume giving each slice of a volume row its lesion truth (mask.py);
+`study_id` names the imaging study (the examination) of a real row, for pairing the sequences
+of a patient's study (pairing.py: ADC and DWI are shown on the T2W volume's slices, with pair
+keys filled in). The real volume rows of one patient are therefore loaded together; every other
+row on its own.
 
 Every problem of every row is collected into one ManifestError, one line per problem:
 ``<manifest>: line <n>: <file>: <problem>``. Given `shown` (an upload unpacked on the server),
@@ -41,13 +47,27 @@ from study.imaging.errors import (
     file_problems,
     one_line,
 )
+from study.imaging.geometry import Plane
+from study.imaging.lesions import DEFAULT_MIN_LESION_VOXELS, LesionOutline, LesionRule
 from study.imaging.load import (
     MAX_IMAGE_PIXELS,
-    PICTURE_SUFFIXES,
+    Volume,
+    is_picture,
     load_slices,
+    load_volume,
+    parse_slice_choice,
+    slice_sha256,
     validate_slice_spec,
 )
+from study.imaging.mask import mask_truth
 from study.imaging.normalise import normalise
+from study.imaging.pairing import (
+    PAIRED_SEQUENCES,
+    pair_key,
+    resample_onto,
+    resampled_sha256,
+    study_of,
+)
 from study.imaging.types import (
     Intensity,
     Lesion,
@@ -60,7 +80,16 @@ from study.imaging.types import (
 )
 
 REQUIRED_COLUMNS = ("path", "origin", "sequence", "lesion", "patient_id")
-OPTIONAL_COLUMNS = ("slice_index", "slices", "series", "pair_key", "pirads", "intensity")
+OPTIONAL_COLUMNS = (
+    "slice_index",
+    "slices",
+    "series",
+    "pair_key",
+    "pirads",
+    "intensity",
+    "study_id",
+    "mask",
+)
 PROVENANCE_COLUMNS = (
     "generator",
     "prompt",
@@ -97,11 +126,21 @@ class ManifestRow:
     pirads: int | None
     intensity: Intensity
     provenance: dict[str, str]
+    study_id: str = ""
+    mask: Path | None = None
+    # Whether the row chose its slices itself (`slices` holds the default otherwise).
+    slices_given: bool = False
 
 
 @dataclass(frozen=True)
 class ManifestSlice:
-    """One 2D canonical image of a manifest row, ready to store."""
+    """One 2D canonical image of a manifest row, ready to store.
+
+    `lesion` and `pair_key` are the slice's own: from the row, or from its mask and pairing.
+    `plane` says where the canonical pixels lie in the patient (None for pictures and volumes
+    that do not say); `mask` holds the slice's labels on those pixels and `lesions` its lesions,
+    both None without a mask.
+    """
 
     row: ManifestRow
     slice_index: int
@@ -109,6 +148,11 @@ class ManifestSlice:
     canonical: np.ndarray
     spacing_mm: tuple[float, float]
     shape: tuple[int, int]
+    lesion: Lesion
+    pair_key: str
+    plane: Plane | None = None
+    mask: np.ndarray | None = None
+    lesions: tuple[LesionOutline, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -135,26 +179,34 @@ def load_manifest(
     progress: Callable[[int, int], None] | None = None,
     max_pixels: int = MAX_IMAGE_PIXELS,
     shown: ShownPaths | None = None,
+    min_lesion_voxels: int = DEFAULT_MIN_LESION_VOXELS,
+    lesion_labels: Iterable[int] | None = None,
 ) -> list[ManifestSlice]:
     """Every 2D slice of every row, canonical (normalised unless intensity=canonical).
 
     All rows are read and loaded before anything is returned; the problems of all of them are
     raised together. `progress(done_rows, total_rows)` follows the loading. `max_pixels` bounds
-    each row's file or series (the app passes VTT_MAX_IMAGE_PIXELS).
+    each row's file or series (the app passes VTT_MAX_IMAGE_PIXELS). A slice with a mask is a
+    lesion when it holds at least `min_lesion_voxels` voxels of `lesion_labels` (None: of any
+    label > 0).
     """
+    rule = LesionRule(
+        min_lesion_voxels, frozenset(lesion_labels) if lesion_labels is not None else None
+    )
     rows, problems = _parse_manifest(path, allow_absolute, shown)
-    loaded: list[ManifestSlice] = []
+    loaded: dict[int, list[ManifestSlice]] = {}
     if progress:
         progress(0, len(rows))
-    for done, row in enumerate(rows, start=1):
-        try:
-            loaded.extend(_load_row(row, max_pixels))
-        except ImagingError as e:
-            problems.append(_Problem(row.line, f"line {row.line}: {e}"))
+    done = 0
+    for unit in _units(rows):
+        slices, unit_problems = _load_unit(unit, rule, max_pixels)
+        loaded.update(slices)
+        problems.extend(unit_problems)
+        done += len(unit)
         if progress:
             progress(done, len(rows))
     _raise_if_any(path, problems, shown)
-    return loaded
+    return [item for row in rows for item in loaded[row.line]]
 
 
 def write_manifest(path: Path, rows: Iterable[Mapping[str, object]]) -> Path:
@@ -214,29 +266,188 @@ def _raise_if_any(path: Path, problems: list[_Problem], shown: ShownPaths | None
         raise ManifestError(file_problems(path, (p.text for p in ordered), shown))
 
 
-def _load_row(row: ManifestRow, max_pixels: int) -> list[ManifestSlice]:
-    picture = row.path.name.lower().endswith(PICTURE_SUFFIXES)
-    slices = row.slices
-    if row.slice_index is not None and not picture:
-        slices = f"{row.slice_index}:{row.slice_index + 1}"
-    sources = load_slices(row.path, slices=slices, series=row.series, max_pixels=max_pixels)
-    out = []
-    for source in sources:
-        if row.intensity == Intensity.RAW:
-            canonical = normalise(source.array, row.sequence)
-        elif picture:
-            canonical = read_canonical(row.path, max_pixels=max_pixels)
+def _pairable(row: ManifestRow) -> bool:
+    """Whether the row takes part in pairing its patient's sequences (pairing.py)."""
+    return row.origin == Origin.REAL and not row.pair_key and not is_picture(row.path)
+
+
+def _units(rows: list[ManifestRow]) -> list[list[ManifestRow]]:
+    """Rows loaded together: the pairable rows of each patient, every other row alone."""
+    units: list[list[ManifestRow]] = []
+    by_patient: dict[str, list[ManifestRow]] = {}
+    for row in rows:
+        if not _pairable(row):
+            units.append([row])
+        elif row.patient_id in by_patient:
+            by_patient[row.patient_id].append(row)
         else:
-            canonical = as_canonical(source.array, f"{row.path} slice {source.slice_index}")
-        index = row.slice_index if picture and row.slice_index is not None else source.slice_index
+            by_patient[row.patient_id] = [row]
+            units.append(by_patient[row.patient_id])
+    return units
+
+
+def _load_unit(
+    unit: list[ManifestRow], rule: LesionRule, max_pixels: int
+) -> tuple[dict[int, list[ManifestSlice]], list[_Problem]]:
+    """The slices of each row of `unit` (by line), and the problems of the others."""
+    loaded: dict[int, list[ManifestSlice]] = {}
+    problems: list[_Problem] = []
+
+    def fail(row: ManifestRow, error: ImagingError | str) -> None:
+        problems.append(_Problem(row.line, f"line {row.line}: {error}"))
+
+    if not _pairable(unit[0]):
+        (row,) = unit
+        try:
+            if is_picture(row.path):
+                loaded[row.line] = _picture_slices(row, max_pixels)
+            else:
+                volume = load_volume(row.path, series=row.series, max_pixels=max_pixels)
+                loaded[row.line] = _volume_slices(row, volume, rule, max_pixels)
+        except ImagingError as e:
+            fail(row, e)
+        return loaded, problems
+
+    volumes: dict[int, Volume] = {}
+    for row in unit:
+        try:
+            volumes[row.line] = load_volume(row.path, series=row.series, max_pixels=max_pixels)
+        except ImagingError as e:
+            fail(row, e)
+    studies: dict[str, list[ManifestRow]] = {}
+    for row in unit:
+        if row.line in volumes:
+            studies.setdefault(study_of(row.study_id, volumes[row.line]), []).append(row)
+    for study, members in studies.items():
+        t2w = [row for row in members if row.sequence == Sequence.T2W]
+        for extra in t2w[1:]:
+            where = f" in study {study}" if study else ""
+            fail(
+                extra,
+                f"{extra.path}: a second T2W volume of patient {extra.patient_id}{where} beside "
+                f"line {t2w[0].line}; give the rows a study_id each to say which sequences "
+                "belong together, or pair them by hand with pair_key",
+            )
+        if len(t2w) > 1:
+            continue
+        reference = t2w[0] if t2w else None
+        # The T2W row first: the others are shown on its slices, or refused with it.
+        for row in sorted(members, key=lambda r: r is not reference):
+            paired = reference is not None and row.sequence in PAIRED_SEQUENCES
+            if paired and reference is not None and reference.line not in loaded:
+                continue
+            try:
+                loaded[row.line] = _volume_slices(
+                    row,
+                    volumes[row.line],
+                    rule,
+                    max_pixels,
+                    shown_on=(reference, volumes[reference.line]) if paired else None,
+                    study=study if paired or row is reference else None,
+                )
+            except ImagingError as e:
+                fail(row, e)
+    return loaded, problems
+
+
+def _picture_slices(row: ManifestRow, max_pixels: int) -> list[ManifestSlice]:
+    (source,) = load_slices(row.path, slices=row.slices, series=row.series, max_pixels=max_pixels)
+    if row.intensity == Intensity.RAW:
+        canonical = normalise(source.array, row.sequence)
+    else:
+        canonical = read_canonical(row.path, max_pixels=max_pixels)
+    return [
+        ManifestSlice(
+            row=row,
+            slice_index=row.slice_index if row.slice_index is not None else source.slice_index,
+            source_sha256=source.source_sha256,
+            canonical=canonical,
+            spacing_mm=source.spacing_mm,
+            shape=(int(canonical.shape[0]), int(canonical.shape[1])),
+            lesion=row.lesion,
+            pair_key=row.pair_key,
+        )
+    ]
+
+
+def _slice_spec(row: ManifestRow) -> str:
+    if row.slice_index is not None:
+        return f"{row.slice_index}:{row.slice_index + 1}"
+    return row.slices
+
+
+def _slice_choice(row: ManifestRow) -> str:
+    """The row's choice of slices in words."""
+    if row.slice_index is not None:
+        return f"slice_index {row.slice_index}"
+    return f"slices {row.slices!r}" + ("" if row.slices_given else " (the default)")
+
+
+def _volume_slices(
+    row: ManifestRow,
+    volume: Volume,
+    rule: LesionRule,
+    max_pixels: int,
+    *,
+    shown_on: tuple[ManifestRow, Volume] | None = None,
+    study: str | None = None,
+) -> list[ManifestSlice]:
+    """The row's slices: of its own volume, or resampled onto the slices of the T2W row and
+    volume `shown_on`; with pair keys of `study` unless it is None."""
+    chooser, target = shown_on or (row, volume)
+    chooses = row.slices_given or row.slice_index is not None
+    if shown_on and chooses and _slice_spec(row) != _slice_spec(chooser):
+        raise ImagingError(
+            f"{row.path}: {_slice_choice(row)} differs from the T2W row's (line "
+            f"{chooser.line}: {_slice_choice(chooser)}), on whose slices it is shown; leave "
+            "it empty or give the same"
+        )
+    try:
+        indices = parse_slice_choice(_slice_spec(chooser), target.array.shape[0])
+    except ImagingError as e:
+        raise ImagingError(f"{chooser.path}: {e}") from e
+    if shown_on:
+        arrays = resample_onto(volume, target, indices)
+        shas = [resampled_sha256(volume.digest, target.digest, i) for i in indices]
+    else:
+        arrays = volume.array[indices[0] : indices[-1] + 1]
+        shas = [slice_sha256(volume.digest, i) for i in indices]
+    truths = (
+        mask_truth(
+            row.mask,
+            image=row.path,
+            lesion=row.lesion,
+            grid=target.grid,
+            indices=indices,
+            spacing_mm=target.spacing_mm,
+            rule=rule,
+            max_pixels=max_pixels,
+        )
+        if row.mask
+        else None
+    )
+    out = []
+    for j, index in enumerate(indices):
+        if row.intensity == Intensity.RAW:
+            canonical = normalise(arrays[j], row.sequence)
+        else:
+            canonical = as_canonical(arrays[j], f"{row.path} slice {index}")
+        truth = truths[j] if truths else None
         out.append(
             ManifestSlice(
                 row=row,
                 slice_index=index,
-                source_sha256=source.source_sha256,
+                source_sha256=shas[j],
                 canonical=canonical,
-                spacing_mm=source.spacing_mm,
+                spacing_mm=target.spacing_mm,
                 shape=(int(canonical.shape[0]), int(canonical.shape[1])),
+                lesion=truth.lesion if truth else row.lesion,
+                pair_key=pair_key(row.patient_id, study, index)
+                if study is not None
+                else row.pair_key,
+                plane=target.grid.plane(index) if target.grid else None,
+                mask=truth.labels if truth else None,
+                lesions=truth.lesions if truth else None,
             )
         )
     return out
@@ -444,6 +655,20 @@ def _parse_row(
         problems, prefix, lambda: _parse_int(values.get("pirads", ""), "pirads", 1, 5)
     )
     provenance = _attempt(problems, prefix, lambda: _parse_provenance(values))
+    mask_text = values.get("mask", "")
+    mask = None
+    if mask_text:
+        mask = _attempt(
+            problems,
+            f"line {line}: {mask_text}: mask ",
+            lambda: _resolve(manifest, mask_text, allow_absolute),
+        )
+        if path is not None and is_picture(path):
+            problems.append(
+                f"{prefix}has a mask, but a 2D picture does not say where it lies in the "
+                "patient; give the image as a NIfTI, MetaImage or DICOM volume, or leave mask "
+                "empty"
+            )
     patient_id = values["patient_id"]
     if origin == Origin.REAL and not patient_id:
         problems.append(f"{prefix}patient_id is empty; it is required for real images")
@@ -470,5 +695,8 @@ def _parse_row(
         pirads=pirads,
         intensity=intensity,
         provenance=provenance or {},
+        study_id=values.get("study_id", ""),
+        mask=mask,
+        slices_given=bool(values.get("slices")),
     )
     return row, []

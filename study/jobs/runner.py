@@ -3,23 +3,25 @@ progress, and for a generate job import the images and succeed in one transactio
 
 The task engine (`study.jobs.engine`) calls `run_job` in a thread of the process that consumes
 the queue: an app process, or a worker on another machine. Each request runs as
-`python -m synth sample|train ... --progress jsonl` in its own process group, in the job's work
-folder; its progress lines become `Job.progress`, its last lines `Job.log_tail`. While the job
-runs, its heartbeat is written every few seconds; once the row says the job is no longer
-running (cancelled from any process, or failed for a silent runner), its generator is stopped.
-A cancelled job imports nothing.
+`python -m synth sample|train|evaluate|augment ... --progress jsonl` in its own process group,
+in the job's work folder; its progress lines become `Job.progress`, its last lines
+`Job.log_tail`, and the `--json` object that an evaluate or augment job prints on stdout its
+`Job.result`. While the job runs, its heartbeat is written every few seconds; once the row says
+the job is no longer running (cancelled from any process, or failed for a silent runner), its
+generator is stopped. A cancelled job imports nothing.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import os
 import subprocess
 import threading
 from collections import deque
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +37,7 @@ from study.importer import import_manifest
 from study.jobs.checkpoints import job_device
 from study.jobs.processes import LOCAL, last_line, terminate, this_runner
 from study.jobs.states import (
+    GENERATOR_KINDS,
     HEARTBEAT_S,
     JobError,
     JobKind,
@@ -46,6 +49,8 @@ from study.jobs.states import (
 from study.jobs.workdirs import remove_work_dir
 from study.models import Job, JobState
 from synth.contract import (
+    AugmentRequest,
+    EvaluateRequest,
     Request,
     SampleRequest,
     TrainRequest,
@@ -56,6 +61,12 @@ from synth.contract import (
 log = logging.getLogger("vtt.jobs")
 
 LOG_LINES = 50
+# The request each machine check runs, and the file of its work folder its result goes to.
+MACHINE_REQUESTS: dict[str, type[Request]] = {
+    JobKind.EVALUATE: EvaluateRequest,
+    JobKind.AUGMENT: AugmentRequest,
+}
+RESULT_FILE = "result.json"
 # Progress is written to the database at most this often (seconds), and always at the end.
 PROGRESS_INTERVAL_S = 1.0
 
@@ -75,10 +86,12 @@ def run_job(engine: Engine, job_id: int) -> None:
         with _heartbeat(engine, job_id):
             with transaction(engine) as session:
                 job = session.get_one(Job, job_id)
-                kind, params = job.kind, dict(job.params) | {"device": job_device()}
-                job.params = params
+                kind, params = job.kind, dict(job.params)
+                if kind in GENERATOR_KINDS:
+                    params["device"] = job_device()
+                    job.params = params
                 host = job.runner_host
-            tail.append(f"device: {params['device']} on {host}")
+            tail.append(f"device: {params.get('device', 'cpu')} on {host}")
             succeeded = _run(engine, job_id, kind, params, tail)
     except _Cancelled:
         return
@@ -141,17 +154,24 @@ def _heartbeat(engine: Engine, job_id: int) -> Iterator[None]:
 
 
 def _run(engine: Engine, job_id: int, kind: str, params: dict[str, Any], tail: deque[str]) -> bool:
-    """The job's generator requests, then its import (generate) or result (train); whether it
-    succeeded."""
+    """The job's generator requests, then its import (generate) or result (the others);
+    whether it succeeded."""
     done_share = 0.0
     for request, share in _commands(kind, params):
         if job_state(engine, job_id) != JobState.RUNNING:
             return False
         code = _run_command(engine, job_id, request, params, tail, (done_share, share))
         if code != 0:
-            end(engine, job_id, JobState.FAILED, error=_failure(tail, code))
+            end(engine, job_id, JobState.FAILED, error=_failure(request, tail, code))
             return False
         done_share += share
+    if kind in MACHINE_REQUESTS:
+        output = Path(params["folder"]) / RESULT_FILE
+        try:
+            result = json.loads(output.read_text())
+        except (OSError, ValueError) as error:
+            raise JobError(f"the check printed no result: {error}") from error
+        return end(engine, job_id, JobState.SUCCEEDED, progress=1.0, result=result)
     if kind == JobKind.GENERATE:
         tail.append(f"importing {params['images']} images")
         update_running(engine, job_id, log_tail="\n".join(tail))
@@ -164,6 +184,8 @@ def _run(engine: Engine, job_id: int, kind: str, params: dict[str, Any], tail: d
 
 def _commands(kind: str, params: dict[str, Any]) -> list[tuple[Request, float]]:
     """The generator requests of a job, on its device, each with its share of its progress."""
+    if kind in MACHINE_REQUESTS:
+        return [(MACHINE_REQUESTS[kind].from_json(params["request"]), 1.0)]
     device = params["device"]
     if kind == JobKind.TRAIN:
         return [(replace(TrainRequest.from_json(params["request"]), device=device), 1.0)]
@@ -174,8 +196,9 @@ def _commands(kind: str, params: dict[str, Any]) -> list[tuple[Request, float]]:
     ]
 
 
-def _failure(tail: deque[str], code: int) -> str:
-    return f"the generator stopped with exit status {code}: {last_line(chr(10).join(tail))}"
+def _failure(request: Request, tail: deque[str], code: int) -> str:
+    what = "the check" if isinstance(request, tuple(MACHINE_REQUESTS.values())) else "the generator"
+    return f"{what} stopped with exit status {code}: {last_line(chr(10).join(tail))}"
 
 
 def _run_command(
@@ -193,34 +216,44 @@ def _run_command(
     """
     done_share, share = shares
     env = os.environ | {"PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(
-        request.command_line(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-        cwd=params["folder"],
-        env=env,
-    )
-    LOCAL.started(job_id, process)
-    if not update_running(engine, job_id, pid=process.pid):
-        terminate(process.pid)
-    assert process.stdout is not None
-    last_write, progress = 0.0, done_share
-    for line in process.stdout:
-        tail.append(line.rstrip())
-        event = parse_progress_line(line)
-        if event is not None and event.get("total"):
-            progress = done_share + share * min(event["done"] / event["total"], 1.0)
-        now = datetime.now(UTC)
-        if now.timestamp() - last_write >= PROGRESS_INTERVAL_S:
-            written = update_running(
-                engine, job_id, progress=progress, log_tail="\n".join(tail), heartbeat_at=now
-            )
-            if not written:
-                terminate(process.pid)
-            last_write = now.timestamp()
-    code = process.wait()
+    machine_check = isinstance(request, tuple(MACHINE_REQUESTS.values()))
+    with ExitStack() as stack:
+        # A machine check prints its result on stdout: to RESULT_FILE, apart from the progress
+        # and messages (stderr) that are followed here.
+        result = (
+            stack.enter_context((Path(params["folder"]) / RESULT_FILE).open("w"))
+            if machine_check
+            else None
+        )
+        process = subprocess.Popen(
+            request.command_line(),
+            stdout=result or subprocess.PIPE,
+            stderr=subprocess.PIPE if result else subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+            cwd=params["folder"],
+            env=env,
+        )
+        LOCAL.started(job_id, process)
+        if not update_running(engine, job_id, pid=process.pid):
+            terminate(process.pid)
+        lines = process.stderr if result else process.stdout
+        assert lines is not None
+        last_write, progress = 0.0, done_share
+        for line in lines:
+            tail.append(line.rstrip())
+            event = parse_progress_line(line)
+            if event is not None and event.get("total"):
+                progress = done_share + share * min(event["done"] / event["total"], 1.0)
+            now = datetime.now(UTC)
+            if now.timestamp() - last_write >= PROGRESS_INTERVAL_S:
+                written = update_running(
+                    engine, job_id, progress=progress, log_tail="\n".join(tail), heartbeat_at=now
+                )
+                if not written:
+                    terminate(process.pid)
+                last_write = now.timestamp()
+        code = process.wait()
     LOCAL.reaped(job_id)
     update_running(engine, job_id, progress=progress, log_tail="\n".join(tail))
     return code

@@ -34,6 +34,13 @@ class JobError(VTTError):
 class JobKind(StrEnum):
     GENERATE = "generate"
     TRAIN = "train"
+    # The machine realism checks of a study's images (`synth evaluate`, `synth augment`).
+    EVALUATE = "evaluate"
+    AUGMENT = "augment"
+
+
+# Kinds that run the generator's network, on the device the runner's machine gives them.
+GENERATOR_KINDS = (JobKind.GENERATE, JobKind.TRAIN)
 
 
 ACTIVE = (JobState.QUEUED, JobState.RUNNING)

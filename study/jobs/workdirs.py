@@ -17,10 +17,13 @@ from typing import Any
 from study import settings
 from study.imaging.canonical import canonical_from_bytes, write_canonical_png
 from study.imaging.manifest import write_manifest
-from study.imaging.types import Intensity
+from study.imaging.types import Intensity, Origin
 from study.jobs.states import JobKind
 from study.models import Asset
 from study.storage import AssetStore
+
+# The provenance columns that name the generator of a synthetic image.
+GENERATOR_COLUMNS = ("generator", "checkpoint_sha256")
 
 
 def jobs_root() -> Path:
@@ -35,7 +38,9 @@ def new_work_dir() -> Path:
 
 
 def write_asset_manifest(assets: list[Asset], folder: Path, store: AssetStore) -> Path:
-    """The assets' canonical arrays as 16-bit PNGs with a manifest (intensity canonical)."""
+    """The assets' canonical arrays as 16-bit PNGs with a manifest (intensity canonical); a
+    synthetic asset's row names its generator (`generator`, `checkpoint_sha256`), so that a
+    check of it can find the checkpoint's training patients."""
     (folder / "images").mkdir(parents=True, exist_ok=True)
     rows = []
     for asset in assets:
@@ -52,6 +57,11 @@ def write_asset_manifest(assets: list[Asset], folder: Path, store: AssetStore) -
                 "slice_index": asset.slice_index,
                 "pair_key": asset.pair_key or f"asset-{asset.id}",
                 "intensity": Intensity.CANONICAL,
+                **{
+                    column: asset.provenance.get(column)
+                    for column in GENERATOR_COLUMNS
+                    if asset.origin == Origin.SYNTHETIC
+                },
             }
         )
     return write_manifest(folder / "manifest.csv", rows)

@@ -14,7 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="classifier two-sample test, memorisation and conditioning fidelity",
         description=(
             "Compare synthetic images with held-out real ones: a patient-split, cross-validated "
-            "CNN tries to tell them apart (C2ST AUC with 95%% DeLong CI); with --train, each "
+            "CNN tries to tell them apart (C2ST AUC with 95% DeLong CI); with --train, each "
             "image's nearest training image by normalised cross-correlation flags likely "
             "copies; CNNs trained on real images (the training images when given, else most "
             "of the real patients) check that synthetic images show the lesion and sequence "

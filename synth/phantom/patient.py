@@ -46,6 +46,9 @@ class PhantomPatient:
     that fit 16 bits; ADC is in 10^-6 mm^2/s. Masks are boolean on the same grid; `pz` and `tz`
     partition `prostate` (the urethra belongs to `tz`), and `lesion` lies inside its zone.
     `affine` maps (column, row, slice) voxel indices to RAS millimetres, as in NIfTI.
+    `adc_acquired` and `dwi_acquired` are ADC and DWI as the coarse diffusion acquisition gives
+    them, before interpolation to the grid: (K, n, n) pixels of `acquired_pixel_mm`, covering
+    the same field of view.
     """
 
     seed: int
@@ -61,6 +64,8 @@ class PhantomPatient:
     lesion_zone: Zone | None
     pixel_mm: float
     slice_mm: float
+    adc_acquired: np.ndarray
+    dwi_acquired: np.ndarray
 
     @property
     def n_slices(self) -> int:
@@ -82,6 +87,11 @@ class PhantomPatient:
                 [0.0, 0.0, 0.0, 1.0],
             ]
         )
+
+    @property
+    def acquired_pixel_mm(self) -> float:
+        """Pixel size of the diffusion acquisition (`adc_acquired`, `dwi_acquired`)."""
+        return self.size * self.pixel_mm / self.adc_acquired.shape[-1]
 
     @property
     def lesion_slices(self) -> tuple[int, ...]:
@@ -150,7 +160,7 @@ def make_patient(
     if plan.present:
         lesion_mask, lesion_zone = paint_lesion(canvas, plan, gland, zones)
 
-    t2w, adc, dwi = _acquire(canvas, grid, texture_rng, scanner_rng)
+    t2w, adc, dwi, adc_acquired, dwi_acquired = _acquire(canvas, grid, texture_rng, scanner_rng)
     return PhantomPatient(
         seed=seed,
         t2w=t2w,
@@ -165,6 +175,8 @@ def make_patient(
         lesion_zone=lesion_zone,
         pixel_mm=grid.pixel_mm,
         slice_mm=gland_slice_mm(gland.length_mm, n_slices),
+        adc_acquired=adc_acquired,
+        dwi_acquired=dwi_acquired,
     )
 
 
@@ -175,8 +187,9 @@ def gland_slice_mm(length_mm: float, n_slices: int) -> float:
 
 def _acquire(
     canvas: Canvas, grid: Grid, texture_rng: np.random.Generator, scanner_rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Tissue maps -> (T2W, ADC, DWI) as stored: textured, biased, resampled and noisy."""
+) -> tuple[np.ndarray, ...]:
+    """Tissue maps -> (T2W, ADC, DWI) as stored: textured, biased, resampled and noisy; then
+    ADC and DWI as acquired, before their interpolation to the grid."""
     maps = canvas.maps
     fine, septa, mottle = texture_fields(texture_rng, canvas.labels.shape, grid.pixel_mm)
     texture_amplitude, septa_amplitude = (table[canvas.labels] for table in TEXTURE_TABLES)
@@ -195,13 +208,22 @@ def _acquire(
     adc_noise = scanner_rng.standard_normal(low_shape, dtype=np.float32)
 
     t2w = mri.rician(maps[mri.T2W_MAP] * structure * bias, t2w_sigma, *t2w_noise)
-    dwi_low = mri.acquire_lowres(maps[mri.DWI_MAP] * structure * bias)
-    dwi = mri.interpolate(mri.rician(dwi_low, dwi_sigma, *dwi_noise), grid.size)
+    dwi_low = mri.rician(
+        mri.acquire_lowres(maps[mri.DWI_MAP] * structure * bias), dwi_sigma, *dwi_noise
+    )
+    dwi = mri.interpolate(dwi_low, grid.size)
     adc_low = mri.acquire_lowres(adc_object)
     sigma = np.minimum(mri.ADC_NOISE_FRACTION * adc_low, mri.ADC_NOISE_MAX)
-    adc = mri.interpolate(np.maximum(adc_low + sigma * adc_noise, 0.0), grid.size)
+    adc_low = np.maximum(adc_low + sigma * adc_noise, 0.0)
+    adc = mri.interpolate(adc_low, grid.size)
 
     def stored(volume: np.ndarray, units: float) -> np.ndarray:
         return np.clip(volume * units, 0.0, mri.UINT16_MAX).astype(np.float32)
 
-    return stored(t2w, mri.T2W_UNITS), stored(adc, 1.0), stored(dwi, mri.DWI_UNITS)
+    return (
+        stored(t2w, mri.T2W_UNITS),
+        stored(adc, 1.0),
+        stored(dwi, mri.DWI_UNITS),
+        stored(adc_low, 1.0),
+        stored(dwi_low, mri.DWI_UNITS),
+    )

@@ -51,6 +51,22 @@ def patient_id(seed: int, index: int) -> str:
     return f"PH{seed}-{index + 1:04d}"
 
 
+def check_cohort(
+    out: Path, *, patients: int, seed: int, size: int, slices: int, lesion_fraction: float
+) -> None:
+    """PhantomError unless the options are in range and `out` is a new or empty folder."""
+    check_range("patients", patients, 1, MAX_PATIENTS)
+    check_range("size", size, *SIZE_RANGE)
+    check_range("slices", slices, *SLICES_RANGE)
+    check_range("lesion fraction", lesion_fraction, 0.0, 1.0)
+    if seed < 0:
+        raise PhantomError(f"seed must be a non-negative integer, got {seed}")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise PhantomError(
+            f"{out} is not an empty folder: choose a new one (nothing is overwritten)"
+        )
+
+
 def write_phantom(
     out: Path,
     *,
@@ -70,17 +86,10 @@ def write_phantom(
     2-5 of 10 slices of its patient, so lesion slices are the minority: with the default
     fraction about one slice in six; a balanced study samples the others down.
     """
-    check_range("patients", patients, 1, MAX_PATIENTS)
-    check_range("size", size, *SIZE_RANGE)
-    check_range("slices", slices, *SLICES_RANGE)
-    check_range("lesion fraction", lesion_fraction, 0.0, 1.0)
-    if seed < 0:
-        raise PhantomError(f"seed must be a non-negative integer, got {seed}")
     out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise PhantomError(
-            f"{out} is not an empty folder: choose a new one (nothing is overwritten)"
-        )
+    check_cohort(
+        out, patients=patients, seed=seed, size=size, slices=slices, lesion_fraction=lesion_fraction
+    )
     (out / "volumes").mkdir(parents=True)
     (out / "slices").mkdir()
 

@@ -524,6 +524,7 @@ def generated_manifest(draw: st.DrawFn) -> tuple[dict[str, bytes], bytes, bool]:
     optional = [
         "slices", "series", "slice_index", "pair_key", "pirads", "intensity", "generator",
         "prompt", "seed", "steps", "guidance", "checkpoint_sha256", "condition_sha256",
+        "study_id", "mask",
     ]  # fmt: skip
     columns += draw(st.lists(st.sampled_from(optional), unique=True, max_size=6))
     if draw(st.integers(0, 9)) == 0:
@@ -543,6 +544,8 @@ def generated_manifest(draw: st.DrawFn) -> tuple[dict[str, bytes], bytes, bool]:
         "guidance": hostile(["4.5", "-1"]),
         "checkpoint_sha256": hostile(["ab" * 32, "AB" * 32, "ab" * 31]),
         "condition_sha256": hostile(["cd" * 32]),
+        "study_id": hostile(["S1", "", "1.2.3"]),
+        "mask": hostile(["vol.nii", "vol.nii", "ok.png", "sub/series", "../vol.nii", ""]),
     }
     rows = [{c: draw(values.get(c, TEXT)) for c in columns} for _ in range(draw(st.integers(1, 4)))]
     buffer = io.StringIO()

@@ -15,6 +15,7 @@ import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from alembic.script import ScriptDirectory
@@ -25,8 +26,9 @@ from study.analysis import tidy_answers
 from study.backup import BackupError, export_archive, restore_archive
 from study.db import alembic_config, make_engine, migrate, transaction
 from study.design import SingleBlock, StudyPlan, create_study, open_study
+from study.imaging.mask import mask_to_bytes
 from study.imaging.types import Sequence
-from study.models import Answer, Base, Study
+from study.models import Answer, Asset, Base, Study
 from study.questions import TEMPLATES
 from study.readers import add_reader, sign_in_with_code
 from study.reading import case_at, next_case, record_answer
@@ -47,7 +49,13 @@ CHOICES = {
 def build_study(engine: Engine, store: AssetStore) -> dict[str, str]:
     """A study with practice and repeated cases, three readers who answered (one changed some
     answers, one stopped half-way); returns alias -> access code."""
-    add_assets(engine, grid([Sequence.T2W], 6), store=store)
+    asset_ids = add_assets(engine, grid([Sequence.T2W], 6), store=store)
+    # One asset has a lesion mask: its file travels with the archive like the images'.
+    mask = np.zeros((32, 32), np.uint16)
+    mask[10:14, 12:16] = 3
+    mask_sha256, _ = store.put(mask_to_bytes(mask), ".npy")
+    with transaction(engine) as session:
+        session.get(Asset, asset_ids[0]).mask_sha256 = mask_sha256
     plan = StudyPlan(
         "Backup study",
         QUESTIONS,

@@ -111,7 +111,7 @@ def test_the_pages_are_discovered():
     assert {"import_assets.py", "library.py", "studies.py", "readers.py", "progress.py"} <= set(
         GUARDED_PAGES
     )
-    assert "blinding_audit.py" in GUARDED_PAGES
+    assert {"blinding_audit.py", "machine.py"} <= set(GUARDED_PAGES)
     missing = sorted(name for name in navigation_pages() if not (PAGES / name).is_file())
     assert not missing, f"app.py lists pages that do not exist: {missing}"
     assert not set(pages) & NOT_PAGES
@@ -140,8 +140,11 @@ def test_each_role_sees_only_its_pages_and_every_other_page_refuses_it(who, sess
         assert listed == {"home.py"}
     if who == "reader":
         assert "read.py" in listed and listed <= READING_PAGES, listed
+    if who == "analyst":
+        # Read-only in the app: the results, the exports and the machine's checks.
+        assert listed == {"results.py", "exports.py", "machine.py", "home.py"}, listed
     if who == "coordinator":
-        assert "blinding_audit.py" in listed
+        assert {"blinding_audit.py", "machine.py"} <= listed
         assert "read.py" not in listed
     # The landing page is open to all; every other page not listed must refuse (read.py too).
     for page in sorted(set(page_files()) - listed - {"home.py"}):

@@ -145,6 +145,35 @@ def test_an_uploaded_manifest_may_not_name_files_outside_the_upload(engine, tmp_
     assert not files_under(data_dir)
 
 
+def nifti_bytes(values: np.ndarray) -> bytes:
+    return nib.Nifti1Image(values, np.diag([0.5, 0.5, 3.0, 1.0])).to_bytes()
+
+
+def test_an_uploaded_manifest_may_not_name_masks_outside_the_upload(engine, tmp_path, data_dir):
+    outside = tmp_path / "outside.nii"
+    outside.write_bytes(nifti_bytes(np.zeros((8, 8, 2), np.uint8)))
+    header = "path,origin,sequence,lesion,patient_id,mask"
+    rows = [f"scan.nii,real,T2W,,P1,{outside}", "scan.nii,real,T2W,,P2,../outside.nii"]
+    archive = zipped(
+        {
+            "manifest.csv": "\n".join([header, *rows]).encode(),
+            "scan.nii": nifti_bytes(np.ones((8, 8, 2), np.float32)),
+        }
+    )
+    manifest = unpack_upload("u.zip", archive, tmp_path / "upload", max_bytes=LIMIT)
+    with pytest.raises(ManifestError) as refused:
+        import_manifest(engine, manifest, allow_absolute=False, store=AssetStore(data_dir))
+    assert [problem.split(": ", 2)[2] for problem in refused.value.problems] == [
+        f"{outside}: mask absolute paths are not allowed in this manifest; use a path relative "
+        f"to the manifest folder {manifest.parent}",
+        f"../outside.nii: mask path leaves the manifest folder {manifest.parent}; put the file "
+        "inside that folder",
+    ]
+    with transaction(engine) as session:
+        assert session.scalar(select(func.count()).select_from(Asset)) == 0
+    assert not files_under(data_dir)
+
+
 @pytest.fixture
 def never_decoded(monkeypatch):
     """Fail the test if any pixel data is decoded."""
@@ -252,6 +281,22 @@ def test_a_nifti_header_over_the_limit_is_refused_before_decoding(tmp_path, neve
     path = tmp_path / "huge.nii"
     path.write_bytes(header.binaryblock + b"\0" * (352 - len(header.binaryblock)) + b"\0" * 64)
     assert_refused_for_size(path, 50_000_000)
+
+
+def test_a_mask_over_the_limit_is_refused_before_decoding(engine, tmp_path):
+    # The header claims 400 million voxels and 64 bytes follow: decoding would fail otherwise.
+    header = nib.Nifti1Header()
+    header.set_data_shape((2000, 2000, 100))
+    header.set_data_dtype(np.uint8)
+    mask = tmp_path / "huge_mask.nii"
+    mask.write_bytes(header.binaryblock + b"\0" * (352 - len(header.binaryblock)) + b"\0" * 64)
+    (tmp_path / "scan.nii").write_bytes(nifti_bytes(np.ones((8, 8, 2), np.float32)))
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(
+        "path,origin,sequence,lesion,patient_id,mask\nscan.nii,real,T2W,,P1,huge_mask.nii\n"
+    )
+    with pytest.raises(ManifestError, match=r"huge_mask\.nii: the volume .* over the limit"):
+        import_manifest(engine, manifest, store=AssetStore(tmp_path / "assets"))
 
 
 def test_an_oversized_image_inside_an_upload_imports_nothing(engine, tmp_path, data_dir):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import doctest
 import json
 import re
 import subprocess
@@ -14,6 +15,7 @@ from typing import Any, get_args
 
 import pytest
 
+import synth.contract
 from study.imaging.types import Lesion, Sequence
 from synth.cli import main, parser
 from synth.contract import (
@@ -24,6 +26,7 @@ from synth.contract import (
     REQUESTS,
     SEQUENCE_NAMES,
     SEQUENCE_WORDS,
+    AugmentRequest,
     CheckpointInfo,
     EvaluateRequest,
     OptionSpec,
@@ -31,6 +34,7 @@ from synth.contract import (
     Request,
     SampleRequest,
     Sampling,
+    TrainingPatients,
     TrainRequest,
     TrainSettings,
     format_progress_event,
@@ -115,7 +119,8 @@ def example(request_type: type[Request]) -> Request:
         elif spec.type is bool:
             values[spec.name] = True
         elif spec.type is int:
-            values[spec.name] = 7 if spec.max is None else int(spec.max) - 1
+            low = 7 if spec.min is None else max(7, int(spec.min) + 1)
+            values[spec.name] = low if spec.max is None else int(spec.max) - 1
         elif spec.type is float:
             values[spec.name] = 0.25
         elif spec.type is Path:
@@ -234,6 +239,47 @@ def test_checkpoint_info_is_read_from_config_json(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text('{"format": "other/2"}')
     with pytest.raises(SynthError, match="format 'other/2', expected 'vtt-synth/1'"):
         read_checkpoint_info(tmp_path)
+
+
+def test_the_contracts_examples_hold() -> None:
+    assert doctest.testmod(synth.contract).failed == 0
+
+
+def test_a_checkpoint_records_its_training_patients_as_salted_digests(tmp_path: Path) -> None:
+    patients = TrainingPatients.of(["P-2", "P-1", "", "P-2"], salt="ab" * 32)
+    assert len(patients) == 2 and "P-1" in patients and "P-3" not in patients
+    recorded = patients.to_json()
+    assert recorded["count"] == 2 and recorded["salt"] == "ab" * 32
+    assert recorded["sha256"] == sorted(recorded["sha256"])
+    assert not any("P-1" in digest for digest in recorded["sha256"])
+    # Salted: the same patient's digest differs between checkpoints trained on other data.
+    assert TrainingPatients.of(["P-1"], salt="cd" * 32).sha256.isdisjoint(patients.sha256)
+    document = {
+        "format": "vtt-synth/1",
+        "model": {"preset": "tiny", "image_size": 32},
+        "training": {"steps": 2, "patients": json.loads(json.dumps(recorded))},
+    }
+    (tmp_path / "config.json").write_text(json.dumps(document))
+    assert read_checkpoint_info(tmp_path).training_patients == patients
+    document["training"].pop("patients")
+    (tmp_path / "config.json").write_text(json.dumps(document))
+    assert read_checkpoint_info(tmp_path).training_patients is None
+
+
+def test_augment_trains_the_default_or_the_quick_classifier_unless_told() -> None:
+    def request(**options: Any) -> AugmentRequest:
+        return AugmentRequest(real=Path("r.csv"), synthetic=Path("s.csv"), **options)
+
+    assert request().classifier_training() == (8, 128)
+    assert request(quick=True).classifier_training() == (2, 64)
+    assert request(quick=True, epochs=5, lesion_size=96).classifier_training() == (5, 96)
+    for options, message in (
+        ({"folds": 1}, "--folds must be at least 2, not 1"),
+        ({"repeats": 0}, "--repeats must be at least 1, not 0"),
+        ({"lesion_field": 0.0}, r"--lesion-field must be in \(0, 1\], not 0.0"),
+    ):
+        with pytest.raises(SynthError, match=message):
+            request(**options)
 
 
 def test_progress_lines_round_trip_and_other_lines_are_not_events() -> None:

@@ -24,6 +24,7 @@ from synth.evaluate import (
     format_table,
     load_image_set,
     memorisation,
+    patient_folds,
     reference_split,
 )
 from synth.phantom import write_phantom
@@ -172,6 +173,21 @@ def test_reference_split_keeps_patients_apart(cohort):
     assert sorted([*fit, *scored]) == list(range(len(real)))
     one_patient = real.take(np.flatnonzero(np.array(real.patient_ids) == real.patient_ids[0]))
     assert reference_split(one_patient, seed=0) is None
+
+
+def test_patient_folds_score_every_patient_once_and_never_split_one(cohort):
+    real = load_image_set(cohort["heldout"], Origin.REAL, SIZE)
+    patients = np.array(real.patient_ids)
+    folds = patient_folds(real, 4, seed=0)
+    assert len(folds) == 4
+    scored = [set(patients[test]) for _, test in folds]
+    assert sum(len(group) for group in scored) == len(set(patients)) == 8
+    for fit, test in folds:
+        assert set(patients[fit]).isdisjoint(patients[test])
+        assert sorted([*fit, *test]) == list(range(len(real)))
+    assert (
+        reference_split(real, seed=0)[1].tolist() == patient_folds(real, 5, seed=0)[0][1].tolist()
+    )
 
 
 def test_lesion_classifier_sees_the_centre_of_the_field(cohort):

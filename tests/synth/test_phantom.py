@@ -1,4 +1,5 @@
-"""The phantom: determinism, lesion ground truth, anatomy, file formats and command line."""
+"""The phantom: determinism, lesion ground truth, anatomy, file formats (its own layout and
+PI-CAI's) and command line."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import csv
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import nibabel as nib
 import numpy as np
 import pytest
+import SimpleITK as sitk
 from PIL import Image
 from scipy import ndimage, stats
 
@@ -22,6 +25,7 @@ from synth.phantom import (
     write_phantom,
 )
 from synth.phantom.mri import acquisition_spread_px
+from synth.phantom.picai import picai_case, write_picai
 from synth.phantom.writer import has_lesion, patient_seed
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -455,3 +459,164 @@ def test_cli_refuses_a_folder_that_is_not_empty(tmp_path: Path) -> None:
         f"error: {tmp_path} is not an empty folder: choose a new one (nothing is overwritten)"
     ]
     assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
+
+
+# The PI-CAI layout
+
+
+@pytest.fixture(scope="module")
+def picai(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_picai(tmp_path_factory.mktemp("picai") / "cohort", patients=6, seed=3, size=64)
+
+
+def picai_patient(index: int) -> PhantomPatient:
+    return make_patient(patient_seed(3, index), size=64, lesion=has_lesion(3, index, 0.5))
+
+
+def read_image(path: Path) -> tuple[sitk.Image, np.ndarray]:
+    image = sitk.ReadImage(str(path))
+    return image, sitk.GetArrayFromImage(image)
+
+
+def test_picai_layout_holds_images_labels_and_marksheet(picai: Path) -> None:
+    names = {f"PH3-{i:04d}_{1_000_000 + i}" for i in range(1, 7)}
+    expected = {
+        f"images/{name.split('_')[0]}/{name}_{kind}.mha"
+        for name in names
+        for kind in ("t2w", "adc", "hbv", "sag", "cor")
+    }
+    for labels in ("human_expert/resampled", "AI/Bosma22a"):
+        expected |= {f"labels/csPCa_lesion_delineations/{labels}/{name}.nii.gz" for name in names}
+    expected.add("labels/clinical_information/marksheet.csv")
+    assert {p.relative_to(picai).as_posix() for p in picai.rglob("*") if p.is_file()} == expected
+
+
+def test_picai_t2w_is_the_patient_on_its_grid_in_lps(picai: Path) -> None:
+    patient = picai_patient(0)
+    image, array = read_image(picai / "images/PH3-0001/PH3-0001_1000001_t2w.mha")
+    np.testing.assert_array_equal(array, np.rint(patient.t2w).astype(np.uint16))
+    assert image.GetSpacing() == pytest.approx(
+        (patient.pixel_mm, patient.pixel_mm, patient.slice_mm)
+    )
+    # The NIfTI affine is RAS; LPS negates its first two coordinates.
+    ras = patient.affine[:3, 3]
+    assert image.GetOrigin() == pytest.approx((-ras[0], -ras[1], ras[2]))
+    assert image.GetDirection() == (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
+
+
+@pytest.mark.parametrize(("kind", "name"), [("adc", "adc"), ("hbv", "dwi")])
+def test_picai_diffusion_is_coarser_and_lies_where_the_t2w_does(picai: Path, kind, name) -> None:
+    """ADC and high-b DWI come on the acquisition's coarse grid, cut front to back (26 x 18
+    pixels of 8.5 mm at 64 px); resampled onto the T2W they give the phantom's own
+    interpolated volume, so their geometry is right."""
+    patient = picai_patient(0)
+    t2w, _ = read_image(picai / "images/PH3-0001/PH3-0001_1000001_t2w.mha")
+    image, array = read_image(picai / f"images/PH3-0001/PH3-0001_1000001_{kind}.mha")
+    assert image.GetSize() == (26, 18, 10)
+    assert image.GetSpacing() == pytest.approx((220 / 26, 220 / 26, patient.slice_mm))
+    np.testing.assert_array_equal(
+        array, np.rint(getattr(patient, f"{name}_acquired")[:, 4:22, :]).astype(np.uint16)
+    )
+    resampled = sitk.GetArrayFromImage(
+        sitk.Resample(sitk.Cast(image, sitk.sitkFloat32), t2w, sitk.Transform(), sitk.sitkLinear)
+    )
+    inside = shrink(patient.prostate, 2)
+    assert stats.pearsonr(resampled[inside], getattr(patient, name)[inside]).statistic > 0.95
+
+
+def test_picai_sagittal_and_coronal_restack_the_t2w(picai: Path) -> None:
+    t2w, array = read_image(picai / "images/PH3-0002/PH3-0002_1000002_t2w.mha")
+    for kind in ("sag", "cor"):
+        image, _ = read_image(picai / f"images/PH3-0002/PH3-0002_1000002_{kind}.mha")
+        assert image.GetSize() != t2w.GetSize()
+        back = sitk.Resample(image, t2w, sitk.Transform(), sitk.sitkNearestNeighbor)
+        np.testing.assert_array_equal(sitk.GetArrayFromImage(back), array)
+
+
+def test_picai_labels_grade_significant_lesions_only(picai: Path) -> None:
+    """Expert labels hold the ISUP grade (2-5) of a clinically significant lesion, the AI's 1;
+    an ISUP 1 lesion (PH3-0005) and patients without a lesion have all-zero labels."""
+    labels = picai / "labels" / "csPCa_lesion_delineations"
+    grades = []
+    for index in range(6):
+        patient = picai_patient(index)
+        case = picai_case(3, index, patient)
+        grades.append(case.isup)
+        t2w, _ = read_image(picai / f"images/{case.patient_id}/{case.name}_t2w.mha")
+        significant = patient.lesion if case.significant else np.zeros_like(patient.lesion)
+        for folder, value in (("human_expert/resampled", case.isup), ("AI/Bosma22a", 1)):
+            label, array = read_image(labels / folder / f"{case.name}.nii.gz")
+            np.testing.assert_array_equal(array, significant * (value or 0))
+            assert label.GetOrigin() == pytest.approx(t2w.GetOrigin(), abs=1e-4)
+            assert label.GetSpacing() == pytest.approx(t2w.GetSpacing(), abs=1e-4)
+    assert grades == [2, None, 3, None, 1, None]
+
+
+def test_picai_marksheet_has_pi_cai_columns_and_agrees_with_the_labels(picai: Path) -> None:
+    columns, rows = read_manifest(picai / "labels/clinical_information/marksheet.csv")
+    assert columns == [
+        "patient_id",
+        "study_id",
+        "mri_date",
+        "patient_age",
+        "psa",
+        "psad",
+        "prostate_volume",
+        "histopath_type",
+        "lesion_GS",
+        "lesion_ISUP",
+        "case_ISUP",
+        "case_csPCa",
+        "center",
+    ]
+    assert [(r["lesion_GS"], r["lesion_ISUP"], r["case_ISUP"], r["case_csPCa"]) for r in rows] == [
+        ("3+4", "2", "2", "YES"),
+        ("", "", "0", "NO"),
+        ("4+3", "3", "3", "YES"),
+        ("", "", "0", "NO"),
+        ("3+3", "1", "1", "NO"),
+        ("", "", "0", "NO"),
+    ]
+    patient = picai_patient(0)
+    volume_ml = patient.prostate.sum() * patient.pixel_mm**2 * patient.slice_mm / 1000
+    assert float(rows[0]["prostate_volume"]) == pytest.approx(volume_ml, abs=0.05)
+    assert all(50 <= int(r["patient_age"]) < 80 for r in rows)
+
+
+def test_picai_cases_change_only_their_grade_with_the_lesion() -> None:
+    """Clinical values have a stream of their own, drawn whatever the lesion; the grade follows
+    the PI-RADS category's table."""
+    seen: dict[int, set[int]] = {3: set(), 4: set(), 5: set()}
+    for index in range(300):
+        without = picai_case(1, index, SimpleNamespace(pirads=None))
+        for pirads in (3, 4, 5):
+            case = picai_case(1, index, SimpleNamespace(pirads=pirads))
+            assert (case.mri_date, case.age, case.psa) == (
+                without.mri_date,
+                without.age,
+                without.psa,
+            )
+            seen[pirads].add(case.isup)
+    assert seen == {3: {1, 2}, 4: {1, 2, 3}, 5: {2, 3, 4, 5}}
+
+
+def test_picai_layout_is_reproducible(picai: Path, tmp_path: Path) -> None:
+    again = write_picai(tmp_path / "again", patients=6, seed=3, size=64)
+    assert files(again) == files(picai)
+
+
+def test_cli_writes_the_picai_layout(tmp_path: Path) -> None:
+    out = tmp_path / "picai"
+    result = run_cli(
+        "--out", str(out), "--patients", "2", "--seed", "1", "--size", "64", "--layout", "picai"
+    )
+    assert result.returncode == 0, result.stderr
+    assert (
+        result.stdout.strip().splitlines()[-1] == f"wrote 2 patients in the PI-CAI layout to {out}"
+    )
+    assert len(list((out / "images").rglob("*.mha"))) == 10
+    refused = run_cli(
+        "--out", str(tmp_path / "x"), "--patients", "1", "--seed", "1", "--layout", "dicom"
+    )
+    assert refused.returncode == 2 and "invalid choice: 'dicom'" in refused.stderr
+    assert not (tmp_path / "x").exists()

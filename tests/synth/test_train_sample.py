@@ -16,8 +16,10 @@ import torch
 from study.imaging.manifest import load_manifest
 from study.imaging.types import Intensity, Lesion, Origin, Sequence
 from synth.checkpoint import Generator, checkpoint_sha256, load_checkpoint, load_training_state
+from synth.contract import read_checkpoint_info
 from synth.data import TrainingSet
 from synth.errors import SynthError
+from synth.phantom import write_phantom
 from synth.sample import sample_images, write_samples
 from synth.train import TrainConfig, train
 
@@ -205,6 +207,21 @@ def test_half_precision_checkpoint_samples_like_the_full_one(tmp_path) -> None:
     )
 
 
+def test_a_checkpoint_records_the_patients_of_its_training_manifest(
+    trained: Generator, tmp_path
+) -> None:
+    manifest = write_phantom(tmp_path / "phantom", patients=2, seed=5, size=64, slices=3)
+    out = train(tiny_config(tmp_path / "checkpoint", steps=1, size=32, manifest=manifest))
+    patients = read_checkpoint_info(out).training_patients
+    assert patients is not None and len(patients) == 2
+    assert "PH5-0001" in patients and "PH5-0002" in patients and "PH5-0003" not in patients
+    recorded = json.loads((out / "config.json").read_text())["training"]["patients"]
+    assert not any("PH5" in digest for digest in recorded["sha256"])
+    # Trained on images passed in Python, a checkpoint knows no patients and records none.
+    assert "patients" not in trained.training
+    assert read_checkpoint_info(trained.directory).training_patients is None
+
+
 def test_write_samples_records_full_provenance(trained: Generator, tmp_path) -> None:
     manifest = write_samples(
         trained, "ADC image of a prostate with no lesion", 3, tmp_path, seed=7, steps=2
@@ -294,6 +311,7 @@ def test_command_line_trains_on_real_dicom_and_samples_conditioned(
     assert [event["done"] for event in events if event["event"] == "progress"] == [3]
     config = json.loads((checkpoint / "config.json").read_text())
     assert config["training"]["images"] == 30 and config["training"]["steps"] == 3
+    assert "ProstateX-0000" in read_checkpoint_info(checkpoint).training_patients
 
     out = tmp_path / "samples"
     done = _synth(

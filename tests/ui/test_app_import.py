@@ -9,6 +9,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 import pytest
 from PIL import Image
@@ -290,4 +291,41 @@ def test_file_names_in_a_refusal_are_not_read_as_markdown(app_engine):
     assert error.value == (
         "Nothing was imported.\n\n- upload.zip: manifest.csv: line 2: \\_scan\\_\\*1\\*.png: "
         "does not exist (\\_scan\\_\\*1\\*.png); check the path"
+    )
+
+
+def test_the_lesion_options_reach_the_import_and_bad_labels_are_refused(
+    app_engine, admin_password, tmp_path
+):
+    labels = np.zeros((16, 16, 3), np.uint8)
+    labels[2:5, 2:5, 1] = 1  # 9 voxels of label 1
+    labels[2:6, 2:6, 2] = 3  # 16 voxels of label 3
+    affine = np.diag([0.5, 0.5, 3.0, 1.0])
+    nib.save(
+        nib.Nifti1Image(np.random.default_rng(2).random((16, 16, 3)), affine), tmp_path / "s.nii"
+    )
+    nib.save(nib.Nifti1Image(labels, affine), tmp_path / "m.nii")
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(
+        "path,origin,sequence,lesion,patient_id,slices,mask\ns.nii,real,T2W,,P1,all,m.nii\n"
+    )
+    app = signed_in_coordinator(admin_password)
+    app.switch_page("pages/import_assets.py").run()
+    app.text_input(key="server-manifest").set_value(str(manifest)).run()
+    next(t for t in app.text_input if t.label == "Lesion labels").set_value("3, x").run()
+    next(b for b in app.button if b.label == "Import manifest").click().run()
+    assert "lesion labels '3, x' are not whole numbers" in app.error[0].value
+    assert assets_in(app_engine) == 0
+    next(t for t in app.text_input if t.label == "Lesion labels").set_value("1").run()
+    next(n for n in app.number_input if n.label == "Lesion voxels per slice").set_value(9).run()
+    next(b for b in app.button if b.label == "Import manifest").click().run()
+    assert not app.exception, app.exception
+    assert [s.value for s in app.success] == ["added 3 assets (0 were already in the library)"]
+    with transaction(app_engine) as session:
+        truth = session.execute(select(Asset.slice_index, Asset.lesion).order_by(Asset.id)).all()
+    assert truth == [(0, 0), (1, 1), (2, 0)]
+    app.switch_page("pages/library.py").run()
+    assert not app.exception, app.exception
+    assert any(
+        "3 of these assets took their lesion truth from a mask" in c.value for c in app.caption
     )

@@ -194,3 +194,79 @@ def dicom_series(write_dicom: WriteDicom, tmp_path: Path) -> Callable[..., Path]
         return folder
 
     return write
+
+
+def write_mha(
+    path: Path,
+    array: np.ndarray,
+    *,
+    origin: tuple[float, float, float] = (0.0, 0.0, 0.0),
+    spacing: tuple[float, float, float] = (1.0, 1.0, 1.0),
+    direction: tuple[float, ...] = (1, 0, 0, 0, 1, 0, 0, 0, 1),
+) -> Path:
+    """Write `array` (z, y, x) as a MetaImage with the given geometry (LPS, mm), via SimpleITK."""
+    import SimpleITK as sitk
+
+    image = sitk.GetImageFromArray(array)
+    image.SetOrigin(origin)
+    image.SetSpacing(spacing)
+    image.SetDirection([float(v) for v in direction])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sitk.WriteImage(image, str(path))
+    return path
+
+
+def physical_points(
+    shape: tuple[int, int, int],
+    origin: tuple[float, float, float],
+    spacing: tuple[float, float, float],
+) -> np.ndarray:
+    """(z, y, x, 3): the patient coordinates of every voxel centre of an axis-aligned grid."""
+    k, r, c = np.indices(shape, dtype=np.float64)
+    return np.stack(
+        [origin[0] + c * spacing[0], origin[1] + r * spacing[1], origin[2] + k * spacing[2]],
+        axis=-1,
+    )
+
+
+# A patient of known geometry: a fine axial T2W grid, and a coarse ADC grid turned by 15 degrees
+# about z, both around a cube |x| <= 6, |y - 1| <= 6, |z| <= 6 mm of ADC 1500 x 10^-6 mm^2/s.
+CUBE_T2W = {"origin": (-16.0, -15.0, -13.5), "spacing": (0.5, 0.5, 3.0), "shape": (10, 64, 64)}
+CUBE_ADC_SPACING = (2.0, 2.0, 4.0)
+CUBE_ADC_SHAPE = (9, 22, 22)
+_TURN = np.radians(15.0)
+CUBE_ADC_DIRECTION = (
+    *(np.cos(_TURN), -np.sin(_TURN), 0.0),
+    *(np.sin(_TURN), np.cos(_TURN), 0.0),
+    *(0.0, 0.0, 1.0),
+)
+
+
+def in_cube(points: np.ndarray, margin: float = 0.0) -> np.ndarray:
+    """Which points (..., 3) lie inside the cube shrunk by `margin` mm on every side."""
+    x, y, z = points[..., 0], points[..., 1], points[..., 2]
+    half = 6.0 - margin
+    return (abs(x) <= half) & (abs(y - 1.0) <= half) & (abs(z) <= half)
+
+
+@pytest.fixture
+def cube_patient(tmp_path: Path) -> dict[str, Path]:
+    """t2w.mha, adc.mha and mask.mha (label 2 in the cube, on the ADC grid) in tmp_path."""
+    t2w = np.random.default_rng(3).random(CUBE_T2W["shape"]).astype(np.float32) * 500
+    write_mha(tmp_path / "t2w.mha", t2w, origin=CUBE_T2W["origin"], spacing=CUBE_T2W["spacing"])
+    turn = np.reshape(CUBE_ADC_DIRECTION, (3, 3))
+    half_extent = (np.array(CUBE_ADC_SHAPE[::-1]) - 1) * np.array(CUBE_ADC_SPACING) / 2
+    origin = np.array([0.0, 1.0, 0.0]) - turn @ half_extent
+    k, r, c = np.indices(CUBE_ADC_SHAPE, dtype=np.float64)
+    index = np.stack([c, r, k], axis=-1) * np.array(CUBE_ADC_SPACING)
+    centres = origin + index @ turn.T
+    inside = in_cube(centres)
+    geometry = {
+        "origin": tuple(origin),
+        "spacing": CUBE_ADC_SPACING,
+        "direction": CUBE_ADC_DIRECTION,
+    }
+    adc = np.where(inside, 1500.0, 0.0).astype(np.float32)
+    write_mha(tmp_path / "adc.mha", adc, **geometry)
+    write_mha(tmp_path / "mask.mha", inside.astype(np.uint8) * 2, **geometry)
+    return {name: tmp_path / f"{name}.mha" for name in ("t2w", "adc", "mask")}

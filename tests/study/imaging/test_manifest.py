@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 import pytest
 from PIL import Image
@@ -53,7 +54,7 @@ def test_good_manifest_of_real_series_and_generated_pictures(
 Path,Origin,Sequence,Lesion,Patient_ID,slices,slice_index,pair_key,pirads,intensity,seed,generator,checkpoint_sha256
 {p0 / "t2w"},Real,t2,yes,ProstateX-0000,,,pair-1,4,,,,
 {p0 / "adc"},REAL,adc,No,ProstateX-0000,all,,,,raw,,,
-{p1 / "hbv"},real,High-B,,ProstateX-0001,2:5,,,,,,,
+{p1 / "hbv"},real,High-B,,ProstateX-0001,,,,,,,,
 {p1 / "t2w"},real,T2W,0,ProstateX-0001,,7,,2,,,,
 synthetic_0.png,Synthetic,T2W,1,,,9,pair-1,,Canonical,42,ldm,{SHA.upper()}
 raw_8bit.png,synthetic,other,unknown,,,,,,,,,
@@ -63,8 +64,9 @@ raw_8bit.png,synthetic,other,unknown,,,,,,,,,
 
     slices = load_manifest(path, progress=lambda done, total: calls.append((done, total)))
 
-    assert len(slices) == 10 + 19 + 3 + 1 + 1 + 1
-    assert calls == [(0, 6), (1, 6), (2, 6), (3, 6), (4, 6), (5, 6), (6, 6)]
+    assert len(slices) == 10 + 19 + 1 + 1 + 1 + 1
+    # The two rows of patient 1 are loaded together.
+    assert calls == [(0, 6), (1, 6), (2, 6), (4, 6), (5, 6), (6, 6)]
     by_line: dict[int, list] = {}
     for item in slices:
         by_line.setdefault(item.row.line, []).append(item)
@@ -72,8 +74,12 @@ raw_8bit.png,synthetic,other,unknown,,,,,,,,,
         assert item.canonical.shape == item.shape
         assert item.canonical.min() >= 0.0 and item.canonical.max() <= 1.0
     assert [s.slice_index for s in by_line[2]] == list(range(4, 14))
-    assert [s.slice_index for s in by_line[4]] == [2, 3, 4]
+    # Patient 1's high-b DWI is shown on the slice its T2W row chose, paired with it.
+    assert [s.slice_index for s in by_line[4]] == [7]
     assert [s.slice_index for s in by_line[5]] == [7]
+    assert by_line[4][0].shape == by_line[5][0].shape == (384, 384)
+    assert by_line[4][0].pair_key == by_line[5][0].pair_key
+    assert by_line[4][0].pair_key.startswith("ProstateX-0001/1.3.6.1.4.1.14519.")
     t2w = by_line[2][0]
     assert (t2w.shape, t2w.spacing_mm) == ((384, 384), (0.5, 0.5))
     assert by_line[3][0].shape == (128, 84)
@@ -407,7 +413,10 @@ def _row_fields(row: object) -> dict[str, object]:
 def test_write_manifest_round_trips_every_column(tmp_path: Path) -> None:
     _pictures(tmp_path)
     (tmp_path / "images").mkdir()
-    write_canonical_png(np.full((8, 8), 0.5), tmp_path / "images" / "b.png")
+    affine = np.diag([0.5, 0.5, 3.0, 1.0])
+    volume = np.arange(64, dtype=np.float32).reshape(8, 8, 1)
+    nib.save(nib.Nifti1Image(volume, affine), tmp_path / "images" / "b.nii.gz")
+    nib.save(nib.Nifti1Image(np.zeros((8, 8, 1), np.uint8), affine), tmp_path / "b_mask.nii")
     synthetic = {
         "path": "synthetic_0.png",
         "origin": Origin.SYNTHETIC,
@@ -429,13 +438,15 @@ def test_write_manifest_round_trips_every_column(tmp_path: Path) -> None:
         "condition_sha256": "cd" * 32,
     }
     real = {
-        "path": Path("images") / "b.png",
+        "path": Path("images") / "b.nii.gz",
         "origin": "real",
         "sequence": "ADC",
         "lesion": False,
         "patient_id": "P2",
         "slices": "all",
         "pirads": None,
+        "study_id": "S1",
+        "mask": tmp_path / "b_mask.nii",
     }
     assert set(synthetic) | set(real) == set(COLUMNS)
     path = tmp_path / "manifest.csv"
@@ -444,7 +455,10 @@ def test_write_manifest_round_trips_every_column(tmp_path: Path) -> None:
 
     assert path.read_text().splitlines()[0] == ",".join(COLUMNS)
     rows = read_manifest(path)
-    assert [r.path for r in rows] == [tmp_path / "synthetic_0.png", tmp_path / "images" / "b.png"]
+    assert [r.path for r in rows] == [
+        tmp_path / "synthetic_0.png",
+        tmp_path / "images" / "b.nii.gz",
+    ]
     assert _row_fields(rows[0]) == {
         "origin": Origin.SYNTHETIC,
         "sequence": Sequence.T2W,
@@ -456,6 +470,9 @@ def test_write_manifest_round_trips_every_column(tmp_path: Path) -> None:
         "pair_key": "pair-1",
         "pirads": 4,
         "intensity": Intensity.CANONICAL,
+        "study_id": "",
+        "mask": None,
+        "slices_given": False,
         "provenance": {
             "generator": "ldm, v2",
             "prompt": 'T2W, "lesion"\nof the prostate',
@@ -479,12 +496,16 @@ def test_write_manifest_round_trips_every_column(tmp_path: Path) -> None:
         "pirads": None,
         "intensity": Intensity.RAW,
         "provenance": {},
+        "study_id": "S1",
+        "mask": tmp_path / "b_mask.nii",
+        "slices_given": True,
     }
     # `series` names a series of a DICOM folder, which these pictures are not.
     write_manifest(path, [{**synthetic, "series": None}, real])
     loaded = load_manifest(path)
     # The prompt spans two lines; a row is numbered by its last.
     assert [(s.row.line, s.slice_index) for s in loaded] == [(3, 9), (4, 0)]
+    assert [(s.lesion, s.lesions) for s in loaded] == [(Lesion.YES, None), (Lesion.NO, ())]
     assert [_row_fields(s.row) for s in loaded] == [
         {**_row_fields(rows[0]), "series": None},
         _row_fields(rows[1]),
