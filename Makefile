@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= 8501
 
-.PHONY: run test lint format bench bench-gpu demo-assets browser redis clean fuzz
+.PHONY: run test lint format bench bench-gpu demo-assets reproduce browser redis clean fuzz
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +65,13 @@ bench-gpu: $(STAMP)
 DEMO_ARGS ?= --device cuda --compile --max-minutes 9
 demo-assets: $(STAMP)
 	$(PY) -m synth demo-assets $(DEMO_ARGS)
+
+# The seed study's evaluation on a PI-CAI folder, end to end and resumable (README):
+#   make reproduce DATA=path/to/picai [OUT=reproduce] [ARGS="--device cuda" or "--quick"]
+OUT ?= reproduce
+reproduce: $(STAMP)
+	@test -n "$(DATA)" || { echo "usage: make reproduce DATA=path/to/picai [OUT=reproduce] [ARGS=--quick]"; exit 2; }
+	$(PY) -m study reproduce --data "$(DATA)" --out "$(OUT)" $(ARGS)
 
 # The importers under 10,000 generated and mutated inputs (VTT_FUZZ_EXAMPLES to change it);
 # `make test` runs a fixed slice of 1,000.

@@ -98,6 +98,8 @@ class Summary:
     sequences: dict[Sequence, SequenceCount]
     skipped: dict[str, tuple[str, ...]] = field(default_factory=dict)
     marksheet: Path | None = None
+    # Each patient's chosen T2W slices and lesion slices, over all of its studies.
+    by_patient: dict[str, SequenceCount] = field(default_factory=dict)
     marksheet_other_studies: int = 0
     disagreements: tuple[str, ...] = ()
 
@@ -115,6 +117,10 @@ class Summary:
             "marksheet": None if self.marksheet is None else str(self.marksheet),
             "marksheet_other_studies": self.marksheet_other_studies,
             "disagreements": list(self.disagreements),
+            "by_patient": {
+                patient: {"slices": count.slices, "lesion_slices": count.lesion_slices}
+                for patient, count in self.by_patient.items()
+            },
         }
 
     def text(self) -> str:
@@ -198,6 +204,15 @@ def prepare_picai(
     write_manifest(manifest, rows)
     chosen = sum(len(read.lesion) for read in found.values())
     lesion_slices = sum(sum(read.lesion) for read in found.values()) if labels else None
+    by_patient: dict[str, SequenceCount] = {}
+    for study in complete:
+        read, before = found[study.name], by_patient.get(study.patient_id, SequenceCount(0, 0))
+        by_patient[study.patient_id] = SequenceCount(
+            before.slices + len(read.lesion),
+            None
+            if not labels or before.lesion_slices is None
+            else before.lesion_slices + sum(read.lesion),
+        )
     return Summary(
         manifest=manifest,
         patients=len({study.patient_id for study in complete}),
@@ -207,6 +222,7 @@ def prepare_picai(
         sequences={sequence: SequenceCount(chosen, lesion_slices) for sequence in SEQUENCES},
         skipped={study.name: study.missing for study in incomplete},
         marksheet=marksheet,
+        by_patient=by_patient,
         marksheet_other_studies=len(set(listed) - {study.name for study in studies}),
         disagreements=tuple(
             _disagreement(name, listed[name] is True)

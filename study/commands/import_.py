@@ -6,9 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-# The default of --min-lesion-voxels; study.imaging.lesions.DEFAULT_MIN_LESION_VOXELS says the
-# same, and a test checks that they agree (imported there, `--help` would load numpy).
-MIN_LESION_VOXELS = 10
+from study.imaging.commandline import add_lesion_rule_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,43 +17,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Prints 'added N assets' last.",
     )
     parser.add_argument("manifest", type=Path, help="CSV: path, origin, sequence, lesion, ...")
-    parser.add_argument(
-        "--min-lesion-voxels",
-        type=_positive,
-        default=MIN_LESION_VOXELS,
-        metavar="N",
-        help="a slice of a row with a mask shows a lesion when it holds at least N voxels of "
-        f"lesion labels (default {MIN_LESION_VOXELS})",
-    )
-    parser.add_argument(
-        "--lesion-labels",
-        type=_labels,
-        default=None,
-        metavar="L,L,...",
-        help="the mask labels that count as lesion, e.g. 2,3,4,5 for PI-CAI's ISUP >= 2 "
-        "(default: every label > 0)",
-    )
+    add_lesion_rule_options(parser)
     parser.set_defaults(func=run)
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is out of range; use 1 or more")
-    return value
-
-
-def _labels(text: str) -> frozenset[int] | None:
-    from study.imaging.errors import ImagingError
-    from study.imaging.lesions import parse_lesion_labels
-
-    try:
-        return parse_lesion_labels(text)
-    except ImagingError as e:
-        raise argparse.ArgumentTypeError(str(e)) from e
 
 
 def run(args: argparse.Namespace) -> int:

@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from study.commands.import_ import MIN_LESION_VOXELS
+from study.imaging.commandline import add_lesion_rule_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -79,43 +79,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "instead of refusing them",
     )
     # Counted as `python -m study import` will count them: pass it the same two options.
-    parser.add_argument(
-        "--lesion-labels",
-        type=_lesion_labels,
-        metavar="L,L,...",
-        help="label values that count as lesion, e.g. 3,4,5 for ISUP >= 3 "
-        "(default: every label > 0); give `study import` the same",
-    )
-    parser.add_argument(
-        "--min-lesion-voxels",
-        type=_positive,
-        default=MIN_LESION_VOXELS,
-        metavar="N",
-        help="a slice shows a lesion when it holds at least N voxels of lesion labels "
-        f"(default: {MIN_LESION_VOXELS}); give `study import` the same",
-    )
+    add_lesion_rule_options(parser, same_as="study import")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     parser.set_defaults(func=run)
-
-
-def _lesion_labels(text: str) -> frozenset[int] | None:
-    from study.imaging.errors import ImagingError
-    from study.imaging.lesions import parse_lesion_labels
-
-    try:
-        return parse_lesion_labels(text)
-    except ImagingError as error:
-        raise argparse.ArgumentTypeError(str(error)) from error
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is out of range; use 1 or more")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:

@@ -11,7 +11,7 @@ import argparse
 import importlib
 import pkgutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import ModuleType
 
 from study.imaging.errors import VTTError
@@ -42,3 +42,56 @@ def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+# The default of --min-lesion-voxels; study.imaging.lesions.DEFAULT_MIN_LESION_VOXELS says the
+# same, and a test checks that they agree (imported here, `--help` would load numpy).
+MIN_LESION_VOXELS = 10
+
+
+def whole_number(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least `minimum`."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} is out of range; use {minimum} or more")
+        return value
+
+    return parse
+
+
+def _lesion_labels(text: str) -> frozenset[int] | None:
+    from study.imaging.errors import ImagingError
+    from study.imaging.lesions import parse_lesion_labels
+
+    try:
+        return parse_lesion_labels(text)
+    except ImagingError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+
+
+def add_lesion_rule_options(parser: argparse.ArgumentParser, *, same_as: str = "") -> None:
+    """--lesion-labels and --min-lesion-voxels: which voxels of a mask make a slice a lesion
+    slice (`study.imaging.lesions.LesionRule`). `same_as` names the command that must be given
+    the same options, when there is one."""
+    also = f"; give `{same_as}` the same" if same_as else ""
+    parser.add_argument(
+        "--lesion-labels",
+        type=_lesion_labels,
+        default=None,
+        metavar="L,L,...",
+        help="the mask labels that count as lesion, e.g. 2,3,4,5 for PI-CAI's ISUP >= 2 "
+        f"(default: every label > 0){also}",
+    )
+    parser.add_argument(
+        "--min-lesion-voxels",
+        type=whole_number(1),
+        default=MIN_LESION_VOXELS,
+        metavar="N",
+        help="a slice shows a lesion when it holds at least N voxels of lesion labels "
+        f"(default: {MIN_LESION_VOXELS}){also}",
+    )

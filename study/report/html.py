@@ -7,12 +7,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import plotly.offline
-from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from study.report.blocks import Figure
 from study.report.model import StudyReport
 from study.report.sections import SECTIONS
+from study.templating import environment
 
 
 def _figure_html(figure: Figure) -> Markup:
@@ -29,16 +29,9 @@ def _figure_html(figure: Figure) -> Markup:
 
 def report_html(report: StudyReport, *, generated_at: datetime | None = None) -> str:
     """The report as one HTML file: its summary and notices, then every section."""
-    environment = Environment(
-        loader=PackageLoader("study", "templates"),
-        autoescape=True,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    environment.filters["figure_html"] = _figure_html
-    return environment.get_template("report.html.j2").render(
+    pages = environment().overlay()
+    pages.filters["figure_html"] = _figure_html
+    return pages.get_template("report.html.j2").render(
         report=report,
         sections=[(section, section.content(report)) for section in SECTIONS],
         generated=(generated_at or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC"),

@@ -14,10 +14,10 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from study.commands.import_ import MIN_LESION_VOXELS
 from study.db import transaction
 from study.design import PairedBlock, StudyPlan, create_study, open_study
 from study.imaging.canonical import canonical_from_bytes
+from study.imaging.commandline import MIN_LESION_VOXELS
 from study.imaging.errors import ShownPaths, VTTError
 from study.imaging.lesions import DEFAULT_MIN_LESION_VOXELS
 from study.imaging.manifest import write_manifest

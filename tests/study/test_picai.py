@@ -153,6 +153,12 @@ def test_json_summary(capsys, cohort, tmp_path) -> None:
         "marksheet": str(cohort / "labels" / "clinical_information" / "marksheet.csv"),
         "marksheet_other_studies": 0,
         "disagreements": [],
+        # The lesions of PH3-0001 and PH3-0003 on three slices each (PH3-0005's ISUP 1 lesion
+        # is not delineated).
+        "by_patient": {
+            f"PH3-{k:04d}": {"slices": 10, "lesion_slices": 3 if k in (1, 3) else 0}
+            for k in range(1, 7)
+        },
     }
 
 
@@ -487,7 +493,7 @@ def test_bad_lesion_options_are_refused_by_the_parser(
 
 
 def test_lesion_options_default_to_the_importers() -> None:
-    from study.commands.import_ import MIN_LESION_VOXELS
+    from study.imaging.commandline import MIN_LESION_VOXELS
     from study.imaging.lesions import LesionRule
 
     assert LesionRule().min_voxels == MIN_LESION_VOXELS and LesionRule().labels is None
