@@ -22,6 +22,7 @@ from study.jobs import (
     t2w_assets,
 )
 from synth.contract import (
+    LESION_MASK_CHOICES,
     LESION_WORDS,
     PROMPT_TEMPLATE,
     SAMPLERS,
@@ -104,7 +105,20 @@ with st.expander("Sampling settings", expanded=True):
         right, SampleRequest, "guidance", "Guidance", key="gen-guidance", from_state=True, step=0.5
     )
     seed = option_input(seed_column, SampleRequest, "seed", "Seed", key="gen-seed")
-options = SampleOptions(template, sampler, steps, guidance, seed)
+    lesion_masks = (
+        st.radio(
+            "Lesion masks",
+            LESION_MASK_CHOICES,
+            horizontal=True,
+            help="auto: each single image with a lesion is drawn around a lesion outline from "
+            "the phantom's lesion model, imported as its ground truth (paired images take "
+            "their T2W assets' masks either way)",
+            key="gen-lesion-masks",
+        )
+        if checkpoint.mask_channel
+        else "none"
+    )
+options = SampleOptions(template, sampler, steps, guidance, seed, lesion_masks)
 st.caption(
     f"Jobs run on the workers' machines, each on its own device; the preview runs on **{device}**."
     if remote_workers()

@@ -426,6 +426,15 @@ class PhantomRequest(Request):
     )
 
 
+# With --mask-channel, the share of training slices that see "mask unknown" instead of theirs.
+DEFAULT_MASK_DROPOUT = 0.3
+# `synth sample --lesion-mask auto`: a lesion drawn by the phantom's lesion model.
+AUTO_LESION_MASK = "auto"
+# What the app offers for checkpoints with the mask channel: no mask, or `auto` ones.
+LesionMasks = Literal["none", "auto"]
+LESION_MASK_CHOICES: tuple[LesionMasks, ...] = get_args(LesionMasks)
+
+
 @dataclass(frozen=True, kw_only=True)
 class TrainSettings(Options):
     """How to train: what the app's Train page chooses. `model`, `size` and `seed` left None
@@ -462,6 +471,22 @@ class TrainSettings(Options):
         default=None,
         metadata=option(
             min=0, help="seed of initialisation and batches (default: 0, or the resumed run's)"
+        ),
+    )
+    mask_channel: bool = field(
+        default=False,
+        metadata=option(
+            help="condition on lesion masks too: an input channel for the lesion outline, from "
+            "the manifest's mask column (sample with --lesion-mask)"
+        ),
+    )
+    mask_dropout: float = field(
+        default=DEFAULT_MASK_DROPOUT,
+        metadata=option(
+            min=0,
+            lt=1,
+            help="with --mask-channel: share of training slices whose mask is withheld, so "
+            "that sampling from the prompt alone keeps working",
         ),
     )
     save_every: int = field(
@@ -579,6 +604,16 @@ class SampleRequest(Request):
     )
     lesion: Lesion | None = field(
         default=None, metadata=option(help="1, 0 or unknown (default: from the prompt)")
+    )
+    lesion_mask: str | None = field(
+        default=None,
+        metadata=option(
+            metavar="FILE|auto",
+            help="where the lesion is (checkpoints trained with --mask-channel): a 2D label "
+            "image (PNG or NIfTI) at the output size, or 'auto' for a lesion drawn inside the "
+            "gland by the phantom's lesion model (empty for a prompt without lesion); each "
+            "image's mask is written to DIR/masks/ and the manifest's mask column",
+        ),
     )
     progress: ProgressKind = field(
         default="tqdm", metadata=option(help="progress bar, or JSON lines for the app")
@@ -886,6 +921,8 @@ class CheckpointInfo:
     # None for a checkpoint that does not record them (trained before they were recorded, or
     # from images passed in Python rather than a manifest).
     training_patients: TrainingPatients | None = None
+    # Whether the model takes a lesion mask (trained with --mask-channel; sample --lesion-mask).
+    mask_channel: bool = False
 
     def recommended_sampling(self) -> Sampling:
         """The sampling to start from: a student's own, else the defaults."""
@@ -938,6 +975,7 @@ def read_checkpoint_info(directory: Path, name: str | None = None) -> Checkpoint
                 if training.get("patients")
                 else None
             ),
+            mask_channel=model.get("mask_channel", False) is True,
         )
     except (AttributeError, KeyError, TypeError, ValueError) as error:
         raise SynthError(f"{directory / CHECKPOINT_CONFIG}: unreadable ({error!r})") from error

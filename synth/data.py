@@ -4,6 +4,11 @@ Slices are rendered with `study.imaging.render.fit_square`, exactly as readers s
 or DWI slice is paired with the T2W slice of the same `pair_key` and slice index; that T2W
 slice becomes its condition image. No DataLoader: every batch is a few indexing operations on
 tensors already on the device, drawn with the caller's `torch.Generator`.
+
+Lesion masks (for models with the mask channel) come from the manifest's `mask` column: each
+slice's labels on its canonical pixels, fitted like the image and thresholded (1 where a lesion
+label lies). A slice without a mask trains with an all-zero mask marked unknown, as a mask
+withheld by mask dropout, never as "no lesion": only a mask says where a lesion is not.
 """
 
 from __future__ import annotations
@@ -32,6 +37,12 @@ class TrainingSet:
     lesions: tuple[Lesion, ...]
     condition_index: torch.Tensor  # [N] int64: row of the paired T2W slice, -1 where none
     source_sha256: str
+    lesion_masks: torch.Tensor  # [N, S, S] bool: inside a lesion (all False where unknown)
+    mask_known: torch.Tensor  # [N] bool: whether the slice has a mask
+
+    @property
+    def has_masks(self) -> bool:
+        return bool(self.mask_known.any())
 
     @property
     def size(self) -> int:
@@ -49,8 +60,11 @@ class TrainingSet:
         pair_keys: SequenceOf[str],
         slice_indices: SequenceOf[int],
         source_sha256: str,
+        lesion_masks: SequenceOf[np.ndarray | None] | None = None,
     ) -> TrainingSet:
-        """From square canonical slices [N, S, S] in [0, 1] and their labels."""
+        """From square canonical slices [N, S, S] in [0, 1] and their labels; `lesion_masks`
+        holds each slice's [S, S] lesion mask (nonzero inside a lesion), or None where it has
+        none (all None when left out)."""
         images = np.asarray(images, dtype=np.float32)
         count = len(images)
         if images.ndim != 3 or images.shape[1] != images.shape[2] or count == 0:
@@ -59,6 +73,11 @@ class TrainingSet:
             raise SynthError("training images and their labels differ in number")
         if not np.isfinite(images).all() or images.min() < 0 or images.max() > 1:
             raise SynthError("training images must be finite and in [0, 1] (canonical arrays)")
+        masks = list(lesion_masks) if lesion_masks is not None else [None] * count
+        if len(masks) != count:
+            raise SynthError("training images and their lesion masks differ in number")
+        if any(mask is not None and np.shape(mask) != images.shape[1:] for mask in masks):
+            raise SynthError(f"lesion masks must be {list(images.shape[1:])}, as the images")
         t2w_rows = {
             (key, index): row
             for row, (sequence, key, index) in enumerate(
@@ -76,6 +95,15 @@ class TrainingSet:
             lesions=tuple(Lesion(value) for value in lesions),
             condition_index=torch.tensor(condition_index, dtype=torch.long),
             source_sha256=source_sha256,
+            lesion_masks=torch.from_numpy(
+                np.stack(
+                    [
+                        np.zeros(images.shape[1:], bool) if mask is None else np.asarray(mask) > 0
+                        for mask in masks
+                    ]
+                )
+            ),
+            mask_known=torch.tensor([mask is not None for mask in masks], dtype=torch.bool),
         )
 
 
@@ -92,7 +120,14 @@ def training_set_from_manifest(path: Path, size: int) -> TrainingSet:
         [item.pair_key or "" for item in slices],
         [item.slice_index for item in slices],
         hashlib.sha256(Path(path).read_bytes()).hexdigest(),
+        [None if item.mask is None else fit_mask(item.mask, size) for item in slices],
     )
+
+
+def fit_mask(labels: np.ndarray, size: int) -> np.ndarray:
+    """A slice's labels fitted to `size` x `size` as `fit_square` fits its image: a boolean
+    lesion mask (any label > 0), kept where at least half of a pixel is lesion."""
+    return fit_square((np.asarray(labels) > 0).astype(np.float32), size) >= 0.5
 
 
 @dataclass(frozen=True)
@@ -101,11 +136,13 @@ class TrainingBatch:
     token_ids: torch.Tensor  # [B, L]
     condition: torch.Tensor  # [B, 1, S, S] in [-1, 1]
     condition_mask: torch.Tensor  # [B] 1.0 where the condition counts
+    lesion_mask: torch.Tensor  # [B, 1, S, S] 1.0 inside a lesion, 0 elsewhere and where unknown
+    lesion_mask_known: torch.Tensor  # [B] 1.0 where the lesion mask counts
 
 
 class BatchSampler:
     """Random batches with random prompts, prompt dropout (for classifier-free guidance),
-    unknown-word replacement, conditioning dropout and horizontal flips."""
+    unknown-word replacement, conditioning dropout, lesion-mask dropout and horizontal flips."""
 
     def __init__(
         self,
@@ -118,11 +155,17 @@ class BatchSampler:
         condition_dropout: float,
         unknown_word_rate: float,
         lesion_share: float | None = None,
+        mask_dropout: float | None = None,
     ) -> None:
         """`lesion_share`: the share of lesion slices in each batch (None: as in the data).
         Lesions are small and often rare among slices; drawing them more often teaches the
-        model to draw them when asked."""
+        model to draw them when asked. `mask_dropout`: for a model with the mask channel, the
+        share of slices whose lesion mask is withheld; None (no mask channel) draws nothing
+        for masks, so batches are those of a sampler made before masks were."""
         self.device = torch.device(device)
+        self.mask_dropout = mask_dropout
+        self.lesion_masks = training_set.lesion_masks.to(self.device).unsqueeze(1)
+        self.mask_known = training_set.mask_known.to(self.device)
         self.prompt_dropout = prompt_dropout
         self.condition_dropout = condition_dropout
         self.unknown_word_rate = unknown_word_rate
@@ -188,12 +231,19 @@ class BatchSampler:
         keep = (paired >= 0) & (uniform(batch_size) >= self.condition_dropout)
         images = self.images[rows]
         condition = self.images[paired.clamp(min=0)]
+        known = torch.zeros(batch_size, dtype=torch.bool, device=self.device)
+        if self.mask_dropout is not None:
+            known = self.mask_known[rows] & (uniform(batch_size) >= self.mask_dropout)
+        lesion_mask = (self.lesion_masks[rows] & known.view(-1, 1, 1, 1)).float()
         flip = (uniform(batch_size) < 0.5).view(-1, 1, 1, 1)
         images = torch.where(flip, images.flip(-1), images)
         condition = torch.where(flip, condition.flip(-1), condition)
+        lesion_mask = torch.where(flip, lesion_mask.flip(-1), lesion_mask)
         return TrainingBatch(
             images=images,
             token_ids=tokens,
             condition=condition * keep.view(-1, 1, 1, 1),
             condition_mask=keep.float(),
+            lesion_mask=lesion_mask,
+            lesion_mask_known=known.float(),
         )

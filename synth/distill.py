@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 from synth.checkpoint import Generator, load_checkpoint, save_checkpoint
-from synth.contract import CHECKPOINT_CONFIG, DistillRequest
+from synth.contract import CHECKPOINT_CONFIG, DEFAULT_MASK_DROPOUT, DistillRequest
 from synth.data import BatchSampler, training_set_from_manifest
 from synth.errors import SynthError
 from synth.model import ModelConfig
@@ -38,8 +38,10 @@ from synth.train import describe_device, resolve_device, step_seed
 
 STUDENT_SAMPLER = "ddim"
 # A share of the trajectories is drawn without its T2W condition, so that the student also
-# makes DWI and ADC images from the prompt alone.
+# makes DWI and ADC images from the prompt alone; likewise, for a teacher with the lesion-mask
+# channel, a share is drawn with the mask unknown.
 CONDITION_DROPOUT = 0.3
+MASK_DROPOUT = DEFAULT_MASK_DROPOUT
 
 
 # The name synth.demo_assets and notebooks distil with.
@@ -55,6 +57,8 @@ class Trajectories:
     token_ids: torch.Tensor  # [N, L]
     condition: torch.Tensor  # [N, 1, S, S]
     condition_mask: torch.Tensor  # [N]
+    lesion_mask: torch.Tensor  # [N, 1, S, S] (all unknown for a teacher without the channel)
+    lesion_mask_known: torch.Tensor  # [N]
 
 
 def student_timesteps(config: DistillRequest, teacher_config: ModelConfig) -> list[int]:
@@ -90,6 +94,7 @@ def teacher_trajectories(
         prompt_dropout=0.0,
         condition_dropout=CONDITION_DROPOUT,
         unknown_word_rate=0.0,
+        mask_dropout=MASK_DROPOUT if teacher.config.mask_channel else None,
     )
     empty = teacher.vocabulary.encode_batch([""], teacher.config.max_tokens).to(device)
     chunk = 256 if device.type == "cuda" else 8
@@ -118,6 +123,7 @@ def teacher_trajectories(
                 steps=config.teacher_steps,
                 guidance=config.guidance,
                 on_step=record,
+                **_lesion_masks(teacher.config, batch.lesion_mask, batch.lesion_mask_known),
             )
         states = torch.stack([recorded[t] for t in timesteps] + [image.float()], dim=1)
         parts.append(
@@ -126,6 +132,8 @@ def teacher_trajectories(
                 batch.token_ids,
                 batch.condition,
                 batch.condition_mask,
+                batch.lesion_mask,
+                batch.lesion_mask_known,
             )
         )
         made += n
@@ -137,8 +145,19 @@ def teacher_trajectories(
         torch.cat([p.token_ids for p in parts]),
         torch.cat([p.condition for p in parts]),
         torch.cat([p.condition_mask for p in parts]),
+        torch.cat([p.lesion_mask for p in parts]),
+        torch.cat([p.lesion_mask_known for p in parts]),
     )
     return merged, teacher, timesteps
+
+
+def _lesion_masks(
+    config: ModelConfig, lesion_mask: torch.Tensor, known: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """The lesion-mask arguments of `denoise` for a model with the mask channel; none without."""
+    if not config.mask_channel:
+        return {}
+    return {"lesion_mask": lesion_mask, "lesion_mask_known": known}
 
 
 def step_targets(states: torch.Tensor, index: torch.Tensor, alphas: torch.Tensor) -> torch.Tensor:
@@ -190,8 +209,17 @@ def distill(
         s_t = (1 - alphas[index]).sqrt().view(-1, 1, 1, 1)
         with autocast:
             text = student.encode_prompt(data.token_ids[rows])
+            masks = _lesion_masks(
+                teacher.config, data.lesion_mask[rows], data.lesion_mask_known[rows]
+            )
             v = student.denoise(
-                x_t, t_values[index], text, data.condition[rows], data.condition_mask[rows]
+                x_t,
+                t_values[index],
+                text,
+                data.condition[rows],
+                data.condition_mask[rows],
+                masks.get("lesion_mask"),
+                masks.get("lesion_mask_known"),
             )
         x0 = a_t * x_t - s_t * v.float()
         loss = torch.nn.functional.mse_loss(x0, target.clamp(-1, 1))

@@ -14,7 +14,12 @@ image at batch 256 with `torch.compile`, 72 ms for one image alone with CUDA gra
 (docs/benchmarks.md).
 
 Image conditioning is by concatenation: input channels are the noisy image, the condition image
-(a T2W slice in [-1, 1], zeros when absent) and a condition-present mask (ones or zeros).
+(a T2W slice in [-1, 1], zeros when absent) and a condition-present mask (ones or zeros). A model
+with the lesion-mask channel (`ModelConfig.mask_channel`, trained with `--mask-channel`) takes
+two more: the lesion mask (1 inside the lesion, else 0) and a mask-known plane (ones or zeros).
+Known and empty means "no lesion here"; unknown (mask withheld by mask dropout, a training slice
+without a mask, or sampling from the prompt alone) shows zeros in both. Models without it (all
+checkpoints made before it, config.json without `mask_channel`) keep their three channels.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ PREDICTION_TYPE = "v_prediction"
 BETA_SCHEDULE = "squaredcos_cap_v2"
 NUM_TRAIN_TIMESTEPS = 1000
 IN_CHANNELS = 3  # noisy image, condition image, condition-present mask
+MASK_CHANNELS = 2  # lesion mask, mask-known plane (models with `mask_channel`)
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,7 @@ class ModelConfig:
     text_layers: int
     text_heads: int
     max_tokens: int
+    mask_channel: bool = False
     prediction_type: str = PREDICTION_TYPE
     beta_schedule: str = BETA_SCHEDULE
     num_train_timesteps: int = NUM_TRAIN_TIMESTEPS
@@ -73,8 +80,17 @@ class ModelConfig:
     def time_embed_dim(self) -> int:
         return self.block_out_channels[0] * 4
 
+    @property
+    def in_channels(self) -> int:
+        return IN_CHANNELS + (MASK_CHANNELS if self.mask_channel else 0)
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The config as config.json records it; `mask_channel` only when set, so that a model
+        without it is recorded as before (and read by versions that predate it)."""
+        values = asdict(self)
+        if not self.mask_channel:
+            del values["mask_channel"]
+        return values
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
@@ -134,11 +150,14 @@ PRESETS: dict[Preset, ModelConfig] = {
 }
 
 
-def model_config(preset: str, size: int | None = None) -> ModelConfig:
-    """The named preset, at `size` pixels when given (else the preset's own size)."""
+def model_config(
+    preset: str, size: int | None = None, *, mask_channel: bool = False
+) -> ModelConfig:
+    """The named preset, at `size` pixels when given (else the preset's own size), with the
+    lesion-mask channel when asked."""
     if preset not in PRESETS:
         raise SynthError(f"unknown model preset {preset!r}: choose one of {', '.join(PRESETS)}")
-    config = PRESETS[preset]
+    config = replace(PRESETS[preset], mask_channel=mask_channel)
     return config if size is None else replace(config, image_size=size)
 
 
@@ -151,7 +170,7 @@ class ConditionalUNet(nn.Module):
         levels = len(config.block_out_channels)
         self.unet = UNet2DModel(
             sample_size=config.image_size,
-            in_channels=IN_CHANNELS,
+            in_channels=config.in_channels,
             out_channels=1,
             block_out_channels=config.block_out_channels,
             down_block_types=tuple(
@@ -187,14 +206,29 @@ class ConditionalUNet(nn.Module):
         prompt_embedding: torch.Tensor,
         condition: torch.Tensor,
         condition_mask: torch.Tensor,
+        lesion_mask: torch.Tensor | None = None,
+        lesion_mask_known: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """The model output (v) for `noisy` [B, 1, S, S] given an encoded prompt [B, D].
 
         `condition` [B, 1, S, S] in [-1, 1] counts only where `condition_mask` [B] is 1; rows
-        with mask 0 see zeros, as in training with conditioning dropout.
+        with mask 0 see zeros, as in training with conditioning dropout. Likewise, for a model
+        with the mask channel, `lesion_mask` [B, 1, S, S] (1 inside the lesion) counts only
+        where `lesion_mask_known` [B] is 1; left out, every row's mask is unknown.
         """
         mask = condition_mask.to(noisy.dtype).view(-1, 1, 1, 1).expand_as(noisy)
-        inputs = torch.cat([noisy, condition * mask, mask], dim=1)
+        channels = [noisy, condition * mask, mask]
+        if self.config.mask_channel:
+            if lesion_mask is None or lesion_mask_known is None:
+                lesion_mask = torch.zeros_like(noisy)
+                lesion_mask_known = torch.zeros(len(noisy), device=noisy.device)
+            known = lesion_mask_known.to(noisy.dtype).view(-1, 1, 1, 1).expand_as(noisy)
+            channels += [lesion_mask.to(noisy.dtype) * known, known]
+        elif lesion_mask is not None:
+            raise SynthError(
+                "this model has no lesion-mask channel (trained without --mask-channel)"
+            )
+        inputs = torch.cat(channels, dim=1)
         return self.unet(inputs, timesteps, class_labels=prompt_embedding).sample
 
     def forward(
@@ -204,11 +238,19 @@ class ConditionalUNet(nn.Module):
         token_ids: torch.Tensor,
         condition: torch.Tensor,
         condition_mask: torch.Tensor,
+        lesion_mask: torch.Tensor | None = None,
+        lesion_mask_known: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Training entry point: one call through the wrapper so that data parallelism syncs
         the text encoder's gradients too."""
         return self.denoise(
-            noisy, timesteps, self.encode_prompt(token_ids), condition, condition_mask
+            noisy,
+            timesteps,
+            self.encode_prompt(token_ids),
+            condition,
+            condition_mask,
+            lesion_mask,
+            lesion_mask_known,
         )
 
 

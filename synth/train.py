@@ -164,7 +164,12 @@ def train(
     preset = _resolve(config.model, saved_model and saved_model.preset, DEFAULT_PRESET, "model")
     size = _resolve(config.size, saved_model and saved_model.image_size, None, "size")
     seed = _resolve(config.seed, saved.get("seed"), 0, "seed")
-    network_config = saved_model or model_config(preset, size)
+    if saved_model and config.mask_channel and not saved_model.mask_channel:
+        raise SynthError(
+            "--mask-channel: the run being resumed has no lesion-mask channel: leave it out, "
+            "or train into a new --out"
+        )
+    network_config = saved_model or model_config(preset, size, mask_channel=config.mask_channel)
     vocabulary = Vocabulary(saved["vocabulary"]) if state else Vocabulary.from_templates()
 
     patients: TrainingPatients | None = None
@@ -180,6 +185,11 @@ def train(
         raise SynthError(
             f"training images are {training_set.size} px, the model is "
             f"{network_config.image_size} px"
+        )
+    if network_config.mask_channel and not training_set.has_masks:
+        raise SynthError(
+            "--mask-channel: none of the training slices has a lesion mask (the manifest's "
+            "mask column is empty); give masks, or train without --mask-channel"
         )
     if state and state["source_sha256"] != training_set.source_sha256:
         raise SynthError(
@@ -231,6 +241,7 @@ def train(
         condition_dropout=CONDITION_DROPOUT,
         unknown_word_rate=UNKNOWN_WORD_RATE,
         lesion_share=config.lesion_share,
+        mask_dropout=config.mask_dropout if network_config.mask_channel else None,
     )
     generator = torch.Generator(device=accelerator.device)
     out.mkdir(parents=True, exist_ok=True)
@@ -279,6 +290,8 @@ def train(
                 "prompt_dropout": PROMPT_DROPOUT,
                 "condition_dropout": CONDITION_DROPOUT,
                 "lesion_share": config.lesion_share,
+                "mask_dropout": config.mask_dropout if network_config.mask_channel else None,
+                "masked_images": int(training_set.mask_known.sum()),
                 "ema_updates": ema.optimization_step,
                 "parameters": parameter_count(unwrapped),
                 "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -315,8 +328,9 @@ def train(
         lr = learning_rate(config, step)
         for group in optimizer.param_groups:
             group["lr"] = lr
+        masks = (batch.lesion_mask, batch.lesion_mask_known) if network_config.mask_channel else ()
         prediction = network(
-            noisy, timesteps, batch.token_ids, batch.condition, batch.condition_mask
+            noisy, timesteps, batch.token_ids, batch.condition, batch.condition_mask, *masks
         )
         loss = F.mse_loss(prediction.float(), target)
         accelerator.backward(loss)

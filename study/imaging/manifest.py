@@ -15,7 +15,8 @@ For a volume or series `slice_index` takes that one slice (instead of `slices`);
 picture it records which slice the picture shows. Enumerations are read case-insensitively
 (with aliases such as t2, hbv, high-b, yes/no) and stored canonical.
 
-`mask` is a label volume giving each slice of a volume row its lesion truth (mask.py);
+`mask` is a label volume giving each slice of a volume row its lesion truth, or a 2D label
+image of the same pixels giving a 2D picture row its truth (mask.py);
 `study_id` names the imaging study (the examination) of a real row, for pairing the sequences
 of a patient's study (pairing.py: ADC and DWI are shown on the T2W volume's slices, with pair
 keys filled in). The real volume rows of one patient are therefore loaded together; every other
@@ -59,7 +60,7 @@ from study.imaging.load import (
     slice_sha256,
     validate_slice_spec,
 )
-from study.imaging.mask import mask_truth
+from study.imaging.mask import mask_truth, picture_mask_truth
 from study.imaging.normalise import normalise
 from study.imaging.pairing import (
     PAIRED_SEQUENCES,
@@ -300,7 +301,7 @@ def _load_unit(
         (row,) = unit
         try:
             if is_picture(row.path):
-                loaded[row.line] = _picture_slices(row, max_pixels)
+                loaded[row.line] = _picture_slices(row, rule, max_pixels)
             else:
                 volume = load_volume(row.path, series=row.series, max_pixels=max_pixels)
                 loaded[row.line] = _volume_slices(row, volume, rule, max_pixels)
@@ -350,12 +351,25 @@ def _load_unit(
     return loaded, problems
 
 
-def _picture_slices(row: ManifestRow, max_pixels: int) -> list[ManifestSlice]:
+def _picture_slices(row: ManifestRow, rule: LesionRule, max_pixels: int) -> list[ManifestSlice]:
     (source,) = load_slices(row.path, slices=row.slices, series=row.series, max_pixels=max_pixels)
     if row.intensity == Intensity.RAW:
         canonical = normalise(source.array, row.sequence)
     else:
         canonical = read_canonical(row.path, max_pixels=max_pixels)
+    truth = (
+        picture_mask_truth(
+            row.mask,
+            image=row.path,
+            lesion=row.lesion,
+            shape=(int(canonical.shape[0]), int(canonical.shape[1])),
+            spacing_mm=source.spacing_mm,
+            rule=rule,
+            max_pixels=max_pixels,
+        )
+        if row.mask
+        else None
+    )
     return [
         ManifestSlice(
             row=row,
@@ -364,8 +378,10 @@ def _picture_slices(row: ManifestRow, max_pixels: int) -> list[ManifestSlice]:
             canonical=canonical,
             spacing_mm=source.spacing_mm,
             shape=(int(canonical.shape[0]), int(canonical.shape[1])),
-            lesion=row.lesion,
+            lesion=truth.lesion if truth else row.lesion,
             pair_key=row.pair_key,
+            mask=truth.labels if truth else None,
+            lesions=truth.lesions if truth else None,
         )
     ]
 
@@ -663,12 +679,6 @@ def _parse_row(
             f"line {line}: {mask_text}: mask ",
             lambda: _resolve(manifest, mask_text, allow_absolute),
         )
-        if path is not None and is_picture(path):
-            problems.append(
-                f"{prefix}has a mask, but a 2D picture does not say where it lies in the "
-                "patient; give the image as a NIfTI, MetaImage or DICOM volume, or leave mask "
-                "empty"
-            )
     patient_id = values["patient_id"]
     if origin == Origin.REAL and not patient_id:
         problems.append(f"{prefix}patient_id is empty; it is required for real images")

@@ -7,6 +7,10 @@ its row imports (the image's own, or the T2W volume's for ADC and DWI shown on i
 the same grid it is taken as it is; on another it is resampled onto that grid with nearest
 neighbour in physical space (geometry.py), so that the labels line up with the canonical image.
 
+A 2D picture row (PNG, JPEG, TIFF) says nothing of where it lies in the patient, so its mask is
+a 2D label image of the same pixels, taken one for one: a picture (8- or 16-bit grayscale) or a
+volume of one slice (`picture_mask_truth`).
+
 Each imported slice is positive when it holds at least `LesionRule.min_voxels` voxels of lesion
 labels. Without `lesion` in the row, that is the slice's truth; with `lesion` 1 or 0, every
 imported slice must agree, or the row is refused naming the slices. An all-zero mask is the
@@ -23,11 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from study.imaging.errors import ImagingError, one_line
 from study.imaging.geometry import Grid, coverage, resample
 from study.imaging.lesions import LesionOutline, LesionRule, find_lesions, is_positive
-from study.imaging.load import Volume, load_volume
+from study.imaging.load import Volume, is_picture, load_slices, load_volume
 from study.imaging.types import Lesion
 
 
@@ -44,7 +49,24 @@ class SliceTruth:
 def read_mask(path: Path, *, max_pixels: int) -> Volume:
     """The label volume at `path`, its values checked to be labels (unsigned integers)."""
     mask = load_volume(path, max_pixels=max_pixels)
-    values = mask.array
+    return Volume(mask.path, _labels(path, mask.array), mask.spacing_mm, mask.grid, mask.digest)
+
+
+def read_mask_2d(path: Path, *, max_pixels: int) -> np.ndarray:
+    """The 2D label image at `path`: a picture, or a volume of one slice; labels checked."""
+    if is_picture(path):
+        (source,) = load_slices(path, max_pixels=max_pixels)
+        return _labels(path, source.array)
+    labels = read_mask(path, max_pixels=max_pixels).array
+    if labels.shape[0] != 1:
+        raise ImagingError(
+            f"{path}: the mask has {labels.shape[0]} slices; a 2D mask has one slice"
+        )
+    return labels[0]
+
+
+def _labels(path: Path, values: np.ndarray) -> np.ndarray:
+    """`values` as unsigned labels; ImagingError naming `path` when they are not labels."""
     whole = np.isfinite(values) & (values >= 0) & (values == np.round(values))
     if not whole.all():
         example = values[~whole].flat[0]
@@ -55,7 +77,53 @@ def read_mask(path: Path, *, max_pixels: int) -> Volume:
         )
     top = float(values.max())
     dtype = np.uint8 if top <= 0xFF else np.uint16 if top <= 0xFFFF else np.uint32
-    return Volume(mask.path, values.astype(dtype), mask.spacing_mm, mask.grid, mask.digest)
+    return values.astype(dtype)
+
+
+def _check_mask(mask_path: Path, labels: np.ndarray, lesion: Lesion, rule: LesionRule) -> None:
+    """Refuse a mask that labels everything, or holds no lesion where the row says 1."""
+    if labels.all():
+        raise ImagingError(
+            f"{mask_path}: the mask labels every voxel (none is 0); a mask marks lesions on a "
+            "background of 0: is this the image instead of its mask?"
+        )
+    if lesion == Lesion.YES and not rule.lesion_voxels(labels).any():
+        raise ImagingError(
+            f"{mask_path}: the mask is empty (no voxel of {rule.describe()}), but lesion is 1; "
+            "give the lesion's mask, or set lesion to 0 or leave it empty"
+        )
+
+
+def picture_mask_truth(
+    mask_path: Path,
+    *,
+    image: Path,
+    lesion: Lesion,
+    shape: tuple[int, int],
+    spacing_mm: tuple[float, float],
+    rule: LesionRule,
+    max_pixels: int,
+) -> SliceTruth:
+    """The truth of the 2D picture `image` (`shape` pixels) from its 2D mask at `mask_path`;
+    `lesion` is the row's own column."""
+    labels = read_mask_2d(mask_path, max_pixels=max_pixels)
+    if labels.shape != shape:
+        raise ImagingError(
+            f"{mask_path}: the mask is {labels.shape[1]} x {labels.shape[0]} pixels, but "
+            f"{image} is {shape[1]} x {shape[0]}; the mask of a 2D picture labels its pixels "
+            "one for one"
+        )
+    _check_mask(mask_path, labels, lesion, rule)
+    positive = is_positive(labels, rule)
+    if lesion != Lesion.UNKNOWN and (lesion == Lesion.YES) != positive:
+        has = "fewer than" if lesion == Lesion.YES else "at least"
+        raise ImagingError(
+            f"{image}: lesion is {lesion.value}, but its mask {mask_path} has {has} "
+            f"{rule.min_voxels} pixels of {rule.describe()}; leave lesion empty to take the "
+            "truth from the mask"
+        )
+    found = find_lesions(labels, rule, spacing_mm=spacing_mm) if positive else []
+    return SliceTruth(Lesion.YES if positive else Lesion.NO, labels, tuple(found))
 
 
 def mask_truth(
@@ -72,17 +140,7 @@ def mask_truth(
     """The truth of slices `indices` (consecutive) of `grid`, on which the row of `image`
     imports its slices, from the mask at `mask_path`; `lesion` is the row's own column."""
     mask = read_mask(mask_path, max_pixels=max_pixels)
-    labels = mask.array
-    if labels.all():
-        raise ImagingError(
-            f"{mask_path}: the mask labels every voxel (none is 0); a mask marks lesions on a "
-            "background of 0: is this the image instead of its mask?"
-        )
-    if lesion == Lesion.YES and not rule.lesion_voxels(labels).any():
-        raise ImagingError(
-            f"{mask_path}: the mask is empty (no voxel of {rule.describe()}), but lesion is 1; "
-            "give the lesion's mask, or set lesion to 0 or leave it empty"
-        )
+    _check_mask(mask_path, mask.array, lesion, rule)
     fitted = _fit(mask, grid, indices, image)
     truths = []
     for labels_on_slice in fitted:
@@ -149,6 +207,21 @@ def _describe(grid: Grid) -> str:
         f"{n_c} x {n_r} x {n_k} voxels of {sx:.3g} x {sy:.3g} x {sz:.3g} mm from "
         f"({x:.1f}, {y:.1f}, {z:.1f}) mm"
     )
+
+
+def write_mask_png(labels: np.ndarray, path: Path) -> Path:
+    """A 2D label slice as a lossless PNG (8-bit, 16-bit where a label exceeds 255), the mask
+    of a 2D picture row (`picture_mask_truth`); returns `path`."""
+    values = np.asarray(labels)
+    if values.ndim != 2 or values.dtype.kind not in "ub" or values.max(initial=0) > 0xFFFF:
+        raise ImagingError(
+            f"cannot write a mask of {values.dtype} and shape {values.shape} as a PNG: it is "
+            "not a 2D array of labels from 0 to 65535"
+        )
+    dtype = np.uint8 if values.max(initial=0) <= 0xFF else np.uint16
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(values.astype(dtype)).save(path, format="PNG")
+    return path
 
 
 def mask_to_bytes(labels: np.ndarray) -> bytes:

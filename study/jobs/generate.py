@@ -31,12 +31,15 @@ from study.library import asset_counts
 from study.models import Asset
 from study.storage import AssetStore
 from synth.contract import (
+    AUTO_LESION_MASK,
     DEFAULT_SAMPLING,
     PROMPT_TEMPLATE,
+    LesionMasks,
     Sampler,
     SampleRequest,
     option_spec,
     prompt_for,
+    read_checkpoint_info,
 )
 
 
@@ -52,13 +55,16 @@ class GenerateCell:
 @dataclass(frozen=True)
 class SampleOptions:
     """What the Generate page chooses for every cell: the prompt template (filled in per cell),
-    the sampling, and the first seed (each cell's images take the next ones)."""
+    the sampling, the first seed (each cell's images take the next ones), and, for checkpoints
+    with the lesion-mask channel, whether single images get `auto` lesion masks (cells of
+    unknown lesion status get none; paired images take their T2W assets' masks)."""
 
     prompt_template: str = PROMPT_TEMPLATE
     sampler: Sampler = DEFAULT_SAMPLING.sampler
     steps: int = DEFAULT_SAMPLING.steps
     guidance: float = DEFAULT_SAMPLING.guidance
     seed: int = option_spec(SampleRequest, "seed").default
+    lesion_masks: LesionMasks = "none"
 
 
 def match_real_pool(engine: Engine) -> list[GenerateCell]:
@@ -82,6 +88,11 @@ def _sample_request(
 ) -> SampleRequest:
     """The generator's request for one cell; `out` and `condition_manifest` relative to the
     job's folder, where the generator runs."""
+    auto = (
+        options.lesion_masks == AUTO_LESION_MASK
+        and condition_manifest is None
+        and cell.lesion != Lesion.UNKNOWN
+    )
     return SampleRequest(
         checkpoint=checkpoint,
         prompt=prompt_for(cell.sequence, cell.lesion, options.prompt_template),
@@ -94,6 +105,7 @@ def _sample_request(
         condition_manifest=condition_manifest,
         sequence=cell.sequence,
         lesion=cell.lesion,
+        lesion_mask=AUTO_LESION_MASK if auto else None,
         progress="jsonl",
     )
 
@@ -116,6 +128,7 @@ def submit_generate(
 ) -> int:
     """Queue a job that generates each cell's images and imports them; returns its id."""
     check_checkpoint(checkpoint)
+    check_lesion_masks(checkpoint, options)
     runs: list[tuple[SampleRequest, int]] = []
     seed = options.seed
     for cell in cells:
@@ -126,6 +139,15 @@ def submit_generate(
     if not runs:
         raise JobError("nothing to generate: ask for at least one image")
     return submit(engine, JobKind.GENERATE, _generate_params(checkpoint, runs, new_work_dir()))
+
+
+def check_lesion_masks(checkpoint: Path, options: SampleOptions) -> None:
+    """JobError when lesion masks are asked of a checkpoint without the mask channel."""
+    if options.lesion_masks != "none" and not read_checkpoint_info(checkpoint).mask_channel:
+        raise JobError(
+            f"{checkpoint}: this checkpoint has no lesion-mask channel (trained without "
+            "--mask-channel): choose lesion masks 'none'"
+        )
 
 
 def _generate_params(
@@ -220,6 +242,7 @@ def preview_samples(
 ) -> list[bytes]:
     """Generate `n` images in this process, now (nothing is imported); their display PNGs."""
     check_checkpoint(checkpoint)
+    check_lesion_masks(checkpoint, options)
     preview = Path("preview")
     request = _sample_request(checkpoint, options, replace(cell, n=n), options.seed, preview)
     settings.data_dir().mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,9 @@ from typing import Any
 
 from study import settings
 from study.imaging.canonical import canonical_from_bytes, write_canonical_png
+from study.imaging.lesions import LesionRule, is_positive
 from study.imaging.manifest import write_manifest
+from study.imaging.mask import mask_from_bytes, write_mask_png
 from study.imaging.types import Intensity, Origin
 from study.jobs.states import JobKind
 from study.models import Asset
@@ -38,15 +40,26 @@ def new_work_dir() -> Path:
 
 
 def write_asset_manifest(assets: list[Asset], folder: Path, store: AssetStore) -> Path:
-    """The assets' canonical arrays as 16-bit PNGs with a manifest (intensity canonical); a
-    synthetic asset's row names its generator (`generator`, `checkpoint_sha256`), so that a
-    check of it can find the checkpoint's training patients."""
+    """The assets' canonical arrays as 16-bit PNGs with a manifest (intensity canonical), each
+    with its lesion mask as a PNG of the same pixels where it has one (masks/, the `mask`
+    column: paired synthesis passes it on to the images it makes); a synthetic asset's row
+    names its generator (`generator`, `checkpoint_sha256`), so that a check of it can find the
+    checkpoint's training patients."""
     (folder / "images").mkdir(parents=True, exist_ok=True)
     rows = []
     for asset in assets:
         relative = f"images/asset-{asset.id}.png"
         array = canonical_from_bytes(store.read(asset.canonical_sha256, ".npy"))
         write_canonical_png(array, folder / relative)
+        mask = None
+        if asset.mask_sha256:
+            labels = mask_from_bytes(store.read(asset.mask_sha256, ".npy"))
+            # The manifest is read with the default lesion rule: an asset imported with other
+            # --lesion-labels or --min-lesion-voxels whose mask then says otherwise keeps its
+            # truth and goes without its mask.
+            if asset.lesion is not None and bool(asset.lesion) == is_positive(labels, LesionRule()):
+                mask = f"masks/asset-{asset.id}.png"
+                write_mask_png(labels, folder / mask)
         rows.append(
             {
                 "path": relative,
@@ -57,6 +70,7 @@ def write_asset_manifest(assets: list[Asset], folder: Path, store: AssetStore) -
                 "slice_index": asset.slice_index,
                 "pair_key": asset.pair_key or f"asset-{asset.id}",
                 "intensity": Intensity.CANONICAL,
+                "mask": mask,
                 **{
                     column: asset.provenance.get(column)
                     for column in GENERATOR_COLUMNS

@@ -15,7 +15,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Generate --n images (per T2W row of --condition-manifest, when given) and write "
             "them losslessly as 16-bit PNGs with DIR/manifest.csv (origin=synthetic, "
-            "intensity=canonical, full provenance), ready for `python -m study import`."
+            "intensity=canonical, full provenance), ready for `python -m study import`. "
+            "Each image's lesion mask, when it has one (--lesion-mask, or the mask of its "
+            "conditioning T2W slice), is written to DIR/masks/ and the manifest's mask column."
         ),
     )
     add_options(parser, SampleRequest)
@@ -55,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         sequence=request.sequence,
         lesion=request.lesion,
         progress=progress,
+        lesion_mask=request.lesion_mask,
     )
     with manifest.open(newline="") as stream:
         count = sum(1 for _ in csv.DictReader(stream))

@@ -342,6 +342,25 @@ def test_a_mask_gives_each_asset_its_truth_mask_file_and_lesion_outlines(engine,
         import_manifest(engine, manifest, store=store, min_lesion_voxels=9)
 
 
+def test_a_picture_row_imports_with_its_2d_mask_as_truth(engine, tmp_path):
+    """As `synth sample --lesion-mask` writes them: a 2D PNG and its 2D PNG mask."""
+    gradient_png(tmp_path / "t2w-0.png", 0)
+    labels = np.zeros((48, 40), np.uint8)
+    labels[10:15, 20:24] = 1
+    Image.fromarray(labels).save(tmp_path / "t2w-0-mask.png")
+    row = {"path": "t2w-0.png", "origin": "synthetic", "sequence": "T2W", "lesion": "1"}
+    manifest = manifest_in(tmp_path, [{**row, "patient_id": "", "mask": "t2w-0-mask.png"}])
+    store = AssetStore(tmp_path / "assets")
+    assert import_manifest(engine, manifest, store=store).added == 1
+    with transaction(engine) as session:
+        (asset,) = session.scalars(select(Asset)).all()
+        assert asset.lesion == 1
+        assert np.array_equal(mask_from_bytes(store.read(asset.mask_sha256, ".npy")), labels)
+        (lesion,) = asset.lesions
+        assert (lesion["label"], lesion["voxels"]) == (1, 20)
+        assert asset.plane is None
+
+
 def test_assets_without_a_mask_have_none(engine, tmp_path, generated):
     import_manifest(engine, manifest_in(tmp_path, generated), store=AssetStore(tmp_path / "a"))
     with transaction(engine) as session:

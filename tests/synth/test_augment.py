@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from scipy import stats
 
 import synth.augment
@@ -51,16 +50,7 @@ FOLD_KEYS = {
 # The quickest run that trains every classifier: 1 epoch over the real training images.
 QUICK = {"quick": True, "epochs": 1, "folds": 3}
 
-pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Two threads on two cores shared with other work run slower than one."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 
 
 def fake_checkpoint(folder: Path, patients: list[str] | None) -> str:

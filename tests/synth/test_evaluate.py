@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from study.imaging.canonical import write_canonical_png
 from study.imaging.manifest import load_manifest, write_manifest
@@ -45,16 +44,7 @@ JSON_KEYS = {
     "n_train",
 }
 
-pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Two threads on two cores shared with other work run slower than one."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 
 
 def subset_manifest(manifest: Path, patients: set[str], name: str) -> Path:

@@ -13,16 +13,9 @@ from synth.errors import SynthError
 from synth.model import PRESETS, ConditionalUNet, build_network, model_config, parameter_count
 from synth.text import Vocabulary
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 VOCABULARY = Vocabulary.from_templates()
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Two threads on two cores shared with other work run several times slower than one."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _inputs(config, count: int = 2, seed: int = 0):

@@ -23,6 +23,8 @@ from synth.phantom import write_phantom
 from synth.sample import sample_images, write_samples
 from synth.train import TrainConfig, train
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 ROOT = Path(__file__).resolve().parents[2]
 SIZE = 32
 PROMPT = "A T2 image of a prostate with a lesion"
@@ -65,15 +67,6 @@ def tiny_config(out: Path, **changes) -> TrainConfig:
         "save_every": 1000,
     }
     return TrainConfig(**{**options, **changes})
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Two threads on two cores shared with other work run 3-7x slower than one."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@ single images, paired DWI from imported T2W assets, and a preview."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from collections.abc import Iterator
@@ -178,3 +179,27 @@ def test_without_a_gpu_the_bundled_student_comes_first_with_its_own_few_steps(
     assert any("distilled from checkpoint" in c.value for c in app.caption)
     choice.select_index(choice.options.index("demo (bundled)")).run()
     assert sampling() == ("dpmpp", 20, 3.0)
+
+
+def test_lesion_masks_are_offered_for_checkpoints_with_the_mask_channel(
+    app_engine, admin_password, data_dir, monkeypatch
+):
+    monkeypatch.setenv("VTT_DEVICE", "cpu")
+    masked = data_dir / "checkpoints" / "masked"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "data" / "demo" / "student", masked)
+    config = json.loads((masked / "config.json").read_text())
+    config["model"]["mask_channel"] = True
+    (masked / "config.json").write_text(json.dumps(config))
+    app = signed_in_coordinator(admin_password)
+    app.switch_page("pages/generate.py").run()
+    assert not app.exception, app.exception
+
+    def lesion_masks() -> list:
+        return [radio for radio in app.radio if radio.key == "gen-lesion-masks"]
+
+    assert app.selectbox(key="gen-checkpoint").value.name.startswith("demo student")
+    assert lesion_masks() == []
+    choice = app.selectbox(key="gen-checkpoint")
+    choice.select_index(choice.options.index("masked")).run()
+    (offered,) = lesion_masks()
+    assert list(offered.options) == ["none", "auto"] and offered.value == "none"

@@ -207,15 +207,46 @@ def test_lesion_and_mask_that_disagree_are_refused_naming_row_and_slices(tmp_pat
     ]
 
 
-def test_a_picture_row_cannot_have_a_mask(tmp_path):
+def test_a_picture_row_takes_its_truth_from_a_2d_mask_of_its_pixels(tmp_path):
+    Image.fromarray(np.zeros((16, 12), np.uint8)).save(tmp_path / "slice.png")
+    labels = np.zeros((16, 12), np.uint16)
+    labels[3:7, 5:9] = 2
+    Image.fromarray(labels).save(tmp_path / "slice-mask.png")
+    empty = tmp_path / "empty-mask.png"
+    Image.fromarray(np.zeros((16, 12), np.uint8)).save(empty)
+    path = manifest(
+        tmp_path,
+        {"path": "slice.png", "mask": "slice-mask.png", "slices": ""},
+        {"path": "slice.png", "mask": empty.name, "slices": "", "lesion": "0"},
+    )
+    lesion, healthy = load_manifest(path)
+    assert (lesion.lesion, healthy.lesion) == (Lesion.YES, Lesion.NO)
+    assert np.array_equal(lesion.mask, labels) and not healthy.mask.any()
+    (found,) = lesion.lesions
+    assert (found.label, found.voxels) == (2, 16)
+
+
+def test_a_picture_rows_mask_of_other_pixels_or_disagreeing_is_refused(tmp_path):
     Image.fromarray(np.zeros((16, 16), np.uint8)).save(tmp_path / "slice.png")
-    labels = mask(tmp_path, lesions_on({1: (4, 2)}))
-    path = manifest(tmp_path, {"path": "slice.png", "mask": labels.name, "slices": ""})
+    volume = mask(tmp_path, lesions_on({1: (4, 2)}))
+    small = tmp_path / "small.png"
+    Image.fromarray(np.zeros((8, 16), np.uint8)).save(small)
+    empty = tmp_path / "empty.png"
+    Image.fromarray(np.zeros((16, 16), np.uint8)).save(empty)
+    path = manifest(
+        tmp_path,
+        {"path": "slice.png", "mask": volume.name, "slices": ""},
+        {"path": "slice.png", "mask": small.name, "slices": ""},
+        {"path": "slice.png", "mask": empty.name, "slices": "", "lesion": "1"},
+    )
     with pytest.raises(ManifestError) as error:
         load_manifest(path)
     assert error.value.problems == [
-        f"{path}: line 2: slice.png: has a mask, but a 2D picture does not say where it lies in "
-        "the patient; give the image as a NIfTI, MetaImage or DICOM volume, or leave mask empty"
+        f"{path}: line 2: {volume}: the mask has 4 slices; a 2D mask has one slice",
+        f"{path}: line 3: {small}: the mask is 16 x 8 pixels, but {tmp_path / 'slice.png'} is "
+        "16 x 16; the mask of a 2D picture labels its pixels one for one",
+        f"{path}: line 4: {empty}: the mask is empty (no voxel of any label > 0), but lesion is "
+        "1; give the lesion's mask, or set lesion to 0 or leave it empty",
     ]
 
 
