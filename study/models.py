@@ -92,6 +92,7 @@ class QuestionKind(StrEnum):
     WHICH_IS_REAL = "which_is_real"
     SINGLE_CHOICE = "single_choice"
     FREE_TEXT = "free_text"
+    LESION_MARKS = "lesion_marks"
 
 
 class ReaderKind(StrEnum):

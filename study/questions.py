@@ -8,10 +8,13 @@ options while a study is a draft:
 - which_is_real: "left" | "right" (options[0] left, options[1] right)
 - likert_realism, confidence, pirads: "1" .. "k" for the k options, in order
 - single_choice: the option itself; free_text: the text
+- lesion_marks: a JSON list of marks, each rated 1 .. k on the k options (the rating scale,
+  lowest first); see study.marks
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -49,6 +52,9 @@ def answer_values(kind: QuestionKind, options: Sequence[str]) -> list[str]:
         return list(BINARY_VALUES[kind])
     if kind in ORDINAL_KINDS:
         return [str(i) for i in range(1, len(options) + 1)]
+    if kind == QuestionKind.LESION_MARKS:
+        # Marks are not a choice among options: the options are their rating scale.
+        return []
     return list(options)
 
 
@@ -111,6 +117,15 @@ TEMPLATES: dict[str, tuple[QuestionSpec, ...]] = {
             applies_to=(CaseKind.SINGLE.value, CaseKind.PAIRED.value),
         ),
     ),
+    "Lesion localisation": (
+        QuestionSpec(
+            QuestionKind.LESION_MARKS,
+            "Click each suspected lesion and rate how sure you are (1 = barely suspicious, "
+            "5 = certain); submit without marks if you see none.",
+            LIKERT_5,
+            applies_to=(CaseKind.SINGLE.value, CaseKind.PAIRED.value),
+        ),
+    ),
     "2AFC": (
         QuestionSpec(
             QuestionKind.WHICH_IS_REAL,
@@ -148,6 +163,13 @@ def expected_value(
 
 
 def option_label(kind: QuestionKind, options: Sequence[str], value: str) -> str:
-    """The option a stored value stands for (the value itself when it is not an option)."""
+    """The option a stored value stands for (the value itself when it is not an option; the
+    number of marks for lesion marks)."""
+    if kind == QuestionKind.LESION_MARKS:
+        try:
+            count = len(json.loads(value))
+        except (ValueError, TypeError):
+            return value
+        return "no mark" if count == 0 else f"{count} mark" + ("" if count == 1 else "s")
     values = answer_values(kind, options)
     return options[values.index(value)] if value in values else value

@@ -26,6 +26,7 @@ from sqlalchemy.sql.base import ExecutableOption
 from study.db import transaction
 from study.imaging.errors import VTTError
 from study.imaging.types import Origin
+from study.marks import MarkError, ViewportShape, check_marks, dump_marks, load_marks
 from study.models import (
     Answer,
     AnswerRevision,
@@ -119,6 +120,10 @@ class Viewport:
     name: str
     label: str
     canonical_sha256: str = field(repr=False)
+    # The image's size, for placing lesion marks; never sent to the browser (real and
+    # synthetic images may differ in size).
+    rows: int = field(default=0, repr=False)
+    cols: int = field(default=0, repr=False)
 
 
 @dataclass(frozen=True)
@@ -276,6 +281,8 @@ def _viewports(case: Case) -> tuple[Viewport, ...]:
             name=view.viewport,
             label=view.viewport.capitalize() if kind == CaseKind.TWO_AFC else view.viewport,
             canonical_sha256=view.asset.canonical_sha256,
+            rows=view.asset.rows,
+            cols=view.asset.cols,
         )
         for view in case.views
     )
@@ -382,6 +389,11 @@ def case_at(engine: Engine, reader_id: int, position: int) -> CaseView:
 
 
 def _check_value(question: Question, value: str) -> str:
+    if question.kind == QuestionKind.LESION_MARKS:
+        try:
+            return dump_marks(load_marks(value, scale=len(question.options)))
+        except MarkError as error:
+            raise ReadingError(f"'{question.wording}': {error}.") from None
     if question.kind == QuestionKind.FREE_TEXT:
         text = value.strip()
         if len(text) > FREE_TEXT_LIMIT:
@@ -392,6 +404,24 @@ def _check_value(question: Question, value: str) -> str:
     if value not in answer_values(QuestionKind(question.kind), question.options):
         raise ReadingError(f"'{question.wording}': choose one of the options.")
     return value
+
+
+def _check_marks_on_case(
+    case: Case, questions: Mapping[int, Question], cleaned: Mapping[int, str]
+) -> None:
+    """Raise ReadingError unless every lesion mark lies on an image of `case`."""
+    shapes: dict[str, ViewportShape] = {}
+    for qid, value in cleaned.items():
+        question = questions[qid]
+        if question.kind != QuestionKind.LESION_MARKS:
+            continue
+        shapes = shapes or {
+            view.viewport: ViewportShape(view.asset.rows, view.asset.cols) for view in case.views
+        }
+        try:
+            check_marks(load_marks(value, scale=len(question.options)), shapes)
+        except MarkError as error:
+            raise ReadingError(f"'{question.wording}': {error}.") from None
 
 
 def _save_answers(session: Session, rows: list[dict[str, object]]) -> list[tuple[int, int, str]]:
@@ -458,6 +488,7 @@ def record_answer(
         missing = [q.wording for q in questions.values() if q.required and q.id not in cleaned]
         if missing:
             raise ReadingError("Please answer: " + "; ".join(missing))
+        _check_marks_on_case(case, questions, cleaned)
 
         # The lock: every save of this reader's case waits here for the one before it, and
         # learns whether the case was finished, or its truth shown, only once it holds the lock.

@@ -27,6 +27,7 @@ from sqlalchemy import Engine, select
 
 from study.db import transaction
 from study.imaging.types import Origin
+from study.marks import Mark, dump_marks
 from study.models import (
     Assignment,
     Case,
@@ -68,12 +69,63 @@ def _call(evidence: float, criterion: float) -> tuple[bool, int]:
     return evidence > criterion, confidence
 
 
+@dataclass(frozen=True)
+class Spots:
+    """Where a simulated reader may mark a case: its first viewport's name and size, and the
+    centres (row, col) of the lesions outlined on it."""
+
+    viewport: str
+    rows: int
+    cols: int
+    lesions: tuple[tuple[float, float], ...]
+
+
+def _spots(case: Case) -> Spots | None:
+    if not case.views:
+        return None
+    view = case.views[0]
+    centres = tuple(tuple(lesion["centroid"]) for lesion in view.asset.lesions or ())
+    return Spots(view.viewport, view.asset.rows, view.asset.cols, centres)  # type: ignore[arg-type]
+
+
+def _marks(reader: SimulatedReader, spots: Spots, scale: int, rng: random.Random) -> str:
+    """Marks of one case: each outlined lesion found with probability Phi(d'/2), marked a
+    pixel or two off its centre and rated by how clearly it was seen; false marks at random
+    places (0, 1 or 2, rated low)."""
+    marks = []
+    for row, col in spots.lesions:
+        evidence = reader.lesion_d_prime / 2 + rng.gauss(0, 1)
+        if evidence > 0:
+            rating = min(scale, 1 + math.floor(evidence / 0.5))
+            marks.append(
+                Mark(spots.viewport, 0, row + rng.gauss(0, 1), col + rng.gauss(0, 1), rating)
+            )
+    for _ in range(sum(rng.random() < 0.3 for _ in range(2))):
+        row = rng.uniform(-0.5, spots.rows - 0.5)
+        col = rng.uniform(-0.5, spots.cols - 0.5)
+        marks.append(Mark(spots.viewport, 0, row, col, rng.randint(1, max(1, scale // 2))))
+    # A mark a pixel off a lesion at the image's edge stays on the image.
+    return dump_marks(
+        [
+            Mark(
+                m.viewport,
+                m.slice,
+                min(max(m.row, -0.5), spots.rows - 0.5),
+                min(max(m.col, -0.5), spots.cols - 0.5),
+                m.rating,
+            )
+            for m in marks
+        ]
+    )
+
+
 def _answers(
     reader: SimulatedReader,
     case: Case,
     questions: list[Question],
     case_effect: float,
     real_side: str | None,
+    spots: Spots | None,
     rng: random.Random,
 ) -> dict[int, str]:
     synthetic = 1.0 if case.origin == CaseOrigin.SYNTHETIC else -1.0
@@ -101,6 +153,8 @@ def _answers(
             # Two-alternative forced choice: right with probability Phi(d' / sqrt 2).
             right = rng.random() < NormalDist().cdf(reader.origin_d_prime / math.sqrt(2))
             answers[question.id] = real_side if right else next(v for v in values if v != real_side)
+        elif kind == QuestionKind.LESION_MARKS and spots is not None:
+            answers[question.id] = _marks(reader, spots, len(question.options), rng)
         elif question.required and kind in (QuestionKind.SINGLE_CHOICE, QuestionKind.WHICH_IS_REAL):
             answers[question.id] = rng.choice(values)
     return answers
@@ -123,6 +177,7 @@ def simulate_answers(engine: Engine, study_id: int, *, seed: int) -> int:
             for view in case.views
             if case.kind == CaseKind.TWO_AFC and view.asset.origin == Origin.REAL
         }
+        spots = {case.id: _spots(case) for case in study.cases}
         readers = list(session.scalars(select(Reader.id).where(Reader.study_id == study_id)))
         orders = {
             reader_id: list(
@@ -145,7 +200,9 @@ def simulate_answers(engine: Engine, study_id: int, *, seed: int) -> int:
         for case_id in orders[reader_id]:
             case = cases[case_id]
             effect = effects[case.repeat_of_id or case.id]
-            values = _answers(skill, case, questions, effect, real_sides.get(case.id), rng)
+            values = _answers(
+                skill, case, questions, effect, real_sides.get(case.id), spots.get(case.id), rng
+            )
             record_answer(engine, reader_id, case.public_id, values, rng.uniform(6.0, 40.0))
             answered += 1
     return answered

@@ -22,7 +22,9 @@ scikit-image's `find_contours`), first point repeated last.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -121,27 +123,41 @@ def find_lesions(
     labels: np.ndarray, rule: LesionRule, *, spacing_mm: tuple[float, float]
 ) -> list[LesionOutline]:
     """Every lesion of the 2D label slice `labels` (label by label, then top to bottom)."""
-    # Imported here: scikit-image loads its submodules lazily, but only imports need this.
-    from skimage import measure
-
     pixel_area = float(spacing_mm[0]) * float(spacing_mm[1])
     found = []
     lesion = rule.lesion_voxels(labels)
-    for label in sorted(int(v) for v in np.unique(labels[lesion])):
+    for label, regions, region in _regions(labels, np.unique(labels[lesion])):
+        row, col = region.centroid
+        found.append(
+            LesionOutline(
+                label=label,
+                voxels=int(region.area),
+                area_mm2=float(region.area) * pixel_area,
+                centroid=(float(row), float(col)),
+                bbox=tuple(int(v) for v in region.bbox),  # type: ignore[arg-type]
+                outline=_outer_outline(regions == region.label),
+            )
+        )
+    return found
+
+
+def lesion_regions(labels: np.ndarray, lesion_labels: Iterable[int]) -> list[np.ndarray]:
+    """The pixels (boolean masks) of every lesion of `labels` whose label is one of
+    `lesion_labels`, in the order `find_lesions` lists them: the n-th region is the n-th
+    stored outline of a slice whose outlines were found with those labels."""
+    return [regions == region.label for _, regions, region in _regions(labels, lesion_labels)]
+
+
+def _regions(labels: np.ndarray, lesion_labels: Iterable[int]) -> Iterator[tuple[int, Any, Any]]:
+    """(label, labelled regions of that label, one region's properties), label by label, then
+    top to bottom (8-connected regions)."""
+    # Imported here: scikit-image loads its submodules lazily, but only imports need this.
+    from skimage import measure
+
+    for label in sorted({int(v) for v in lesion_labels}):
         regions = measure.label(labels == label, connectivity=2)
         for region in measure.regionprops(regions):
-            row, col = region.centroid
-            found.append(
-                LesionOutline(
-                    label=label,
-                    voxels=int(region.area),
-                    area_mm2=float(region.area) * pixel_area,
-                    centroid=(float(row), float(col)),
-                    bbox=tuple(int(v) for v in region.bbox),  # type: ignore[arg-type]
-                    outline=_outer_outline(regions == region.label),
-                )
-            )
-    return found
+            yield label, regions, region
 
 
 def _outer_outline(region: np.ndarray) -> tuple[tuple[float, float], ...]:

@@ -114,6 +114,30 @@ def test_revision_0003_keeps_every_row_and_gives_the_demo_code_to_the_study(engi
         assert session.scalar(select(Case.id).where(Case.id == case_id)) == case_id
 
 
+def test_revision_0006_adds_lesion_marks_and_keeps_every_answer(engine):
+    """Rebuilding the question kind's CHECK copies the questions table in SQLite: answers stay;
+    a downgrade is refused while a study asks for lesion marks."""
+    reader_id, case_id, question_id = make_study_with_answerable(engine)
+    with transaction(engine) as session:
+        session.add(
+            Answer(reader_id=reader_id, case_id=case_id, question_id=question_id, value="real")
+        )
+    config = alembic_config(engine)
+    command.downgrade(config, "0005")
+    with pytest.raises(IntegrityError), transaction(engine) as session:
+        session.execute(
+            text("UPDATE questions SET kind = 'lesion_marks' WHERE id = :id"), {"id": question_id}
+        )
+    command.upgrade(config, "head")
+    with transaction(engine) as session:
+        assert session.scalar(select(Answer.value).where(Answer.case_id == case_id)) == "real"
+        session.get(Question, question_id).kind = QuestionKind.LESION_MARKS
+    with pytest.raises(RuntimeError, match="a study asks a lesion_marks question"):
+        command.downgrade(config, "0005")
+    with transaction(engine) as session:
+        assert session.get(Question, question_id).kind == QuestionKind.LESION_MARKS
+
+
 def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path):
     from study.db import open_database
 

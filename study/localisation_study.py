@@ -1,0 +1,187 @@
+"""A study's lesion marks, scored, as the tables of an FROC analysis.
+
+For a study's `lesion_marks` question, every reader's marks on every case (practice and repeated
+cases left out) are scored with `study.localisation.score_marks` against the case's truth:
+
+- a case without a lesion (truth 0) is normal: every mark on it is an NL;
+- a case with a lesion whose outline is known (an asset imported with a mask, or generated with
+  the lesion-mask condition) is abnormal, with the lesions of its first image that has outlines
+  (both images of a paired case show the same slice), each of weight 1/n;
+- a case with a lesion but no outline (a synthetic image of a generator without the mask
+  condition, a picture imported without a mask) is scored for presence only: it is left out of
+  the FROC tables and counted, as is a case without lesion truth.
+
+The tolerance comes from the study's settings: `localisation_tolerance_mm` (default 5 mm) where
+the image's pixel spacing is known (an asset that records where it lies in the patient), and
+`localisation_tolerance_px` (default 5 pixels) for pictures, whose spacing is unknown.
+
+The tables have the columns of `python -m study froc`'s CSV files: marks `treatment, reader,
+case, kind, lesion, rating` (treatment: the case's origin, real or synthetic, since real and
+synthetic cases are different cases, each origin is its own FROC dataset) and truth `case,
+truth, lesions, weights` (with the case's `treatment` too).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import selectinload
+
+from study.db import transaction
+from study.imaging.lesions import lesion_regions
+from study.imaging.mask import mask_from_bytes
+from study.localisation import LesionTruth, Localisation, score_marks
+from study.marks import load_marks
+from study.models import Answer, Asset, Case, CaseAsset, Question, QuestionKind, Reader, Study
+from study.storage import AssetStore
+
+DEFAULT_TOLERANCE_MM = 5.0
+DEFAULT_TOLERANCE_PX = 5.0
+MARK_COLUMNS = ("treatment", "reader", "case", "kind", "lesion", "rating")
+TRUTH_COLUMNS = ("treatment", "case", "truth", "lesions", "weights")
+
+
+class LocalisationError(ValueError):
+    """A study whose marks cannot be scored (no lesion_marks question)."""
+
+
+@dataclass(frozen=True)
+class LocalisationTables:
+    question: str
+    marks: pd.DataFrame
+    truth: pd.DataFrame
+    # Public ids of cases scored for presence only (a lesion without a known outline) and of
+    # cases without lesion truth: both left out of the tables.
+    presence_only: tuple[str, ...]
+    no_truth: tuple[str, ...]
+    # (reader, case) pairs answered: an FROC analysis needs every reader on every case.
+    read: pd.DataFrame = field(repr=False)
+    tolerance: dict[str, float] = field(default_factory=dict)
+
+
+def tolerances(settings: Mapping[str, Any] | None) -> dict[str, float]:
+    """The study's localisation tolerances: {'mm': .., 'px': ..}."""
+    settings = settings or {}
+    values = {
+        "mm": float(settings.get("localisation_tolerance_mm", DEFAULT_TOLERANCE_MM)),
+        "px": float(settings.get("localisation_tolerance_px", DEFAULT_TOLERANCE_PX)),
+    }
+    for unit, value in values.items():
+        if not value >= 0:
+            raise LocalisationError(f"the localisation tolerance in {unit} must be 0 or more")
+    return values
+
+
+def _truth(case: Case, store: AssetStore) -> LesionTruth | None:
+    """The case's lesions on its first image with outlines; None when there is none."""
+    shapes = {view.viewport: (view.asset.rows, view.asset.cols) for view in case.views}
+    if case.lesion == 0:
+        return LesionTruth((), None, shapes)
+    for view in case.views:
+        asset: Asset = view.asset
+        if asset.mask_sha256 and asset.lesions:
+            labels = mask_from_bytes(store.read(asset.mask_sha256, ".npy"))
+            regions = lesion_regions(labels, [lesion["label"] for lesion in asset.lesions])
+            spacing = (
+                (asset.spacing_row_mm, asset.spacing_col_mm) if asset.plane is not None else None
+            )
+            # The reference grid is this image's: the other viewports map onto it.
+            return LesionTruth(tuple(regions), spacing, shapes)
+    return None
+
+
+def localisation_tables(
+    engine: Engine,
+    study_id: int,
+    *,
+    question_id: int | None = None,
+    store: AssetStore | None = None,
+) -> LocalisationTables:
+    """The scored marks and the truth of a study's lesion_marks question (the first one when
+    `question_id` is None)."""
+    store = store or AssetStore()
+    with transaction(engine) as session:
+        study = session.get(Study, study_id)
+        if study is None:
+            raise LocalisationError(f"there is no study {study_id}")
+        questions = [
+            q
+            for q in session.scalars(
+                select(Question).where(
+                    Question.study_id == study_id, Question.kind == QuestionKind.LESION_MARKS
+                )
+            )
+            if question_id is None or q.id == question_id
+        ]
+        if not questions:
+            raise LocalisationError(f"study '{study.name}' asks no lesion_marks question")
+        question = min(questions, key=lambda q: q.position)
+        limits = tolerances(study.settings)
+        cases = session.scalars(
+            select(Case)
+            .where(Case.study_id == study_id, Case.practice.is_(False), Case.repeat_of_id.is_(None))
+            .options(selectinload(Case.views).selectinload(CaseAsset.asset))
+            .order_by(Case.id)
+        ).all()
+        answers = session.execute(
+            select(Reader.alias, Answer.case_id, Answer.value)
+            .join(Reader, Reader.id == Answer.reader_id)
+            .where(Answer.question_id == question.id)
+            .order_by(Reader.id, Answer.case_id)
+        ).all()
+        by_case: dict[int, list[tuple[str, str]]] = {}
+        for alias, case_id, value in answers:
+            by_case.setdefault(case_id, []).append((alias, value))
+
+        marks_rows, truth_rows, read_rows = [], [], []
+        presence_only, no_truth = [], []
+        for case in cases:
+            if case.lesion is None:
+                no_truth.append(case.public_id)
+                continue
+            truth = _truth(case, store)
+            if truth is None:
+                presence_only.append(case.public_id)
+                continue
+            treatment = str(case.origin)
+            n = len(truth.regions)
+            truth_rows.append(
+                {
+                    "treatment": treatment,
+                    "case": case.public_id,
+                    "truth": int(n > 0),
+                    "lesions": n,
+                    "weights": ";".join(repr(1 / n) for _ in range(n)),
+                }
+            )
+            tolerance = limits["mm"] if truth.spacing_mm is not None else limits["px"]
+            for alias, value in by_case.get(case.id, []):
+                read_rows.append({"treatment": treatment, "reader": alias, "case": case.public_id})
+                marks = load_marks(value, scale=len(question.options))
+                for scored in score_marks(marks, truth, tolerance=tolerance):
+                    marks_rows.append(
+                        {
+                            "treatment": treatment,
+                            "reader": alias,
+                            "case": case.public_id,
+                            "kind": scored.kind.value,
+                            "lesion": scored.lesion
+                            if scored.kind == Localisation.LESION
+                            else np.nan,
+                            "rating": scored.mark.rating,
+                        }
+                    )
+        return LocalisationTables(
+            question=question.wording,
+            marks=pd.DataFrame(marks_rows, columns=list(MARK_COLUMNS)).astype({"lesion": "Int64"}),
+            truth=pd.DataFrame(truth_rows, columns=list(TRUTH_COLUMNS)),
+            presence_only=tuple(presence_only),
+            no_truth=tuple(no_truth),
+            read=pd.DataFrame(read_rows, columns=["treatment", "reader", "case"]),
+            tolerance=limits,
+        )

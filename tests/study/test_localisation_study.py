@@ -1,0 +1,166 @@
+"""A lesion-localisation study end to end without a browser: pictures with lesion masks
+imported, a study asking for marks, readers' marks saved (and refused when off the image),
+scored into the FROC tables against the stored outlines."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from study.design import SingleBlock, StudyPlan, create_study, open_study
+from study.imaging.types import Sequence
+from study.importer import import_manifest
+from study.localisation_study import LocalisationError, localisation_tables, tolerances
+from study.marks import Mark, dump_marks
+from study.questions import TEMPLATES
+from study.readers import add_reader
+from study.reading import ReadingError, next_case, record_answer
+from study.simulate import simulate_answers
+from study.storage import AssetStore
+
+SIZE = 32
+
+
+def write_cases(folder) -> None:
+    """Four real T2W pictures: two with a lesion (a mask with one 4 x 4 lesion at rows and
+    cols 10..13, one with two lesions), two without."""
+    rng = np.random.default_rng(3)
+    rows = ["path,origin,sequence,lesion,patient_id,mask"]
+    for i in range(4):
+        image = (rng.random((SIZE, SIZE)) * 60000).astype(np.uint16)
+        Image.fromarray(image).save(folder / f"image-{i}.png")
+        labels = np.zeros((SIZE, SIZE), np.uint8)
+        if i == 0:
+            labels[10:14, 10:14] = 1
+        if i == 1:
+            labels[10:14, 10:14] = 1
+            labels[20:24, 24:28] = 1
+        Image.fromarray(labels).save(folder / f"mask-{i}.png")
+        rows.append(f"image-{i}.png,real,T2W,,P{i},mask-{i}.png")
+    (folder / "manifest.csv").write_text("\n".join(rows) + "\n")
+
+
+@pytest.fixture
+def marked_study(engine, tmp_path):
+    write_cases(tmp_path)
+    store = AssetStore(tmp_path / "assets")
+    import_manifest(engine, tmp_path / "manifest.csv", store=store, min_lesion_voxels=1)
+    plan = StudyPlan(
+        "Localisation",
+        TEMPLATES["Lesion localisation"],
+        (SingleBlock(Sequence.T2W, 4, synthetic_share=0.0),),
+        settings={"localisation_tolerance_px": 1.0},
+    )
+    study_id = create_study(engine, plan)
+    open_study(engine, study_id)
+    readers = [add_reader(engine, study_id, alias).reader_id for alias in ("A", "B")]
+    return study_id, readers, store
+
+
+def answer_all(engine, reader_id, marks_for) -> None:
+    while (view := next_case(engine, reader_id)) is not None:
+        (question,) = view.questions
+        record_answer(engine, reader_id, view.public_id, {question.id: marks_for(view)}, 3.0)
+
+
+def test_marks_are_scored_against_the_stored_outlines(engine, marked_study):
+    study_id, (reader_a, reader_b), store = marked_study
+
+    def on_lesion_and_off(view) -> str:
+        # Every case: a 5 on the first lesion's place (10..13), a 2 far away.
+        return dump_marks([Mark("T2W", 0, 11.5, 11.5, 5), Mark("T2W", 0, 1.0, 30.0, 2)])
+
+    answer_all(engine, reader_a, on_lesion_and_off)
+    answer_all(engine, reader_b, lambda view: "[]")
+    tables = localisation_tables(engine, study_id, store=store)
+
+    truth = tables.truth.sort_values(["lesions", "case"]).reset_index(drop=True)
+    assert truth["lesions"].tolist() == [0, 0, 1, 2]
+    assert truth["truth"].tolist() == [0, 0, 1, 1]
+    assert truth["weights"].tolist()[2:] == ["1.0", "0.5;0.5"]
+    assert tables.presence_only == () and tables.no_truth == ()
+    assert tables.tolerance == {"mm": 5.0, "px": 1.0}
+
+    marks = tables.marks.merge(truth[["case", "lesions"]], on="case")
+    # Reader B marked nothing; A's 5s localise lesion 1 where there is one, NL elsewhere.
+    assert set(marks["reader"]) == {"A"}
+    assert len(marks) == 8
+    fives = marks[marks["rating"] == 5].sort_values("lesions")
+    assert fives["kind"].tolist() == ["NL", "NL", "LL", "LL"]
+    assert fives["lesion"].tolist()[2:] == [1, 1]
+    assert set(marks[marks["rating"] == 2]["kind"]) == {"NL"}
+    assert len(tables.read) == 8
+
+
+def test_a_case_with_a_lesion_but_no_outline_is_scored_for_presence_only(engine, tmp_path):
+    image = (np.random.default_rng(0).random((SIZE, SIZE)) * 60000).astype(np.uint16)
+    for i in range(2):
+        Image.fromarray(image + i).save(tmp_path / f"image-{i}.png")
+    (tmp_path / "manifest.csv").write_text(
+        "path,origin,sequence,lesion,patient_id\n"
+        "image-0.png,real,T2W,1,P0\nimage-1.png,real,T2W,0,P1\n"
+    )
+    store = AssetStore(tmp_path / "assets")
+    import_manifest(engine, tmp_path / "manifest.csv", store=store)
+    plan = StudyPlan(
+        "No outlines",
+        TEMPLATES["Lesion localisation"],
+        (SingleBlock(Sequence.T2W, 2, synthetic_share=0.0),),
+    )
+    study_id = create_study(engine, plan)
+    tables = localisation_tables(engine, study_id, store=store)
+    assert len(tables.presence_only) == 1
+    assert tables.truth["lesions"].tolist() == [0]
+
+
+def test_marks_off_the_image_or_on_another_viewport_are_refused(engine, marked_study):
+    _, (reader_a, _), _ = marked_study
+    view = next_case(engine, reader_a)
+    (question,) = view.questions
+    assert (view.viewports[0].rows, view.viewports[0].cols) == (SIZE, SIZE)
+    for marks, message in [
+        ([Mark("T2W", 0, SIZE + 1.0, 1.0, 3)], "outside the image"),
+        ([Mark("DWI", 0, 1.0, 1.0, 3)], "viewport this case does not show"),
+    ]:
+        with pytest.raises(ReadingError, match=message):
+            record_answer(engine, reader_a, view.public_id, {question.id: dump_marks(marks)}, 1)
+    with pytest.raises(ReadingError, match="outside the scale"):
+        bad = json.dumps([{"viewport": "T2W", "slice": 0, "row": 1, "col": 1, "rating": 9}])
+        record_answer(engine, reader_a, view.public_id, {question.id: bad}, 1)
+    # Nothing was saved: the case is still the reader's next.
+    assert next_case(engine, reader_a).public_id == view.public_id
+    record_answer(engine, reader_a, view.public_id, {question.id: "[]"}, 1)
+    assert next_case(engine, reader_a).public_id != view.public_id
+
+
+def test_a_study_without_a_marks_question_is_refused(engine, tmp_path):
+    write_cases(tmp_path)
+    import_manifest(engine, tmp_path / "manifest.csv", store=AssetStore(tmp_path / "a"))
+    plan = StudyPlan(
+        "Seed", TEMPLATES["Seed protocol"], (SingleBlock(Sequence.T2W, 2, synthetic_share=0.0),)
+    )
+    study_id = create_study(engine, plan)
+    with pytest.raises(LocalisationError, match="asks no lesion_marks question"):
+        localisation_tables(engine, study_id)
+
+
+def test_tolerances_come_from_the_study_settings():
+    assert tolerances(None) == {"mm": 5.0, "px": 5.0}
+    assert tolerances({"localisation_tolerance_mm": 2}) == {"mm": 2.0, "px": 5.0}
+    with pytest.raises(LocalisationError, match="in px must be 0 or more"):
+        tolerances({"localisation_tolerance_px": -1})
+
+
+def test_simulated_readers_mark_outlined_lesions_and_a_few_other_places(engine, marked_study):
+    study_id, _, store = marked_study
+    simulate_answers(engine, study_id, seed=4)
+    tables = localisation_tables(engine, study_id, store=store)
+    assert len(tables.read) == 8
+    counts = tables.marks["kind"].value_counts().to_dict()
+    # Seeded: all 3 lesions x 2 readers found (each with probability Phi(d'/2) > 0.69), 7
+    # false marks over 8 readings (at most 2 each).
+    assert counts == {"LL": 6, "NL": 7}
+    assert tables.marks["rating"].between(1, 5).all()
