@@ -2,9 +2,14 @@
 
     python -m study mrmc --csv ratings.csv --metric auc --json
     python -m study mrmc --csv ratings.csv --metric sensitivity --threshold 3
+    python -m study mrmc --csv ratings.csv --metric sensitivity --threshold 3 --jackknife all
 
 The CSV has the columns reader, treatment, case, truth (1 positive, 0 negative) and rating;
-other columns are ignored. The JSON object is described in design.md ("Interfaces").
+other columns are ignored. The JSON object is described in design.md ("Interfaces"), plus
+"jackknife" and "n_jackknife" (the cases left out) and "reason" where an interval is missing.
+`--jackknife varying` (default) leaves out only the cases that can change the figure of merit
+(the positives for sensitivity, the negatives for specificity, every case for AUC); `all`
+leaves out every case, as OR-DBM MRMC does.
 """
 
 from __future__ import annotations
@@ -14,6 +19,9 @@ import json
 from pathlib import Path
 
 from study.stats import MRMC_METRICS, StatsError
+
+# --jackknife choices and the option of `obuchowski_rockette` each names.
+JACKKNIFE = {"varying": "varying_cases", "all": "all_cases"}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,7 +40,9 @@ def run(args: argparse.Namespace) -> int:
 
     data = read_mrmc_csv(source)
     try:
-        result = obuchowski_rockette(data, args.metric, threshold=args.threshold)
+        result = obuchowski_rockette(
+            data, args.metric, threshold=args.threshold, jackknife=JACKKNIFE[args.jackknife]
+        )
     except StatsError as error:
         raise StatsError(f"{source}: {error}") from error
     if args.json:
@@ -67,6 +77,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         metavar="T",
         help="for sensitivity and specificity: a rating >= T counts as positive",
+    )
+    parser.add_argument(
+        "--jackknife",
+        choices=tuple(JACKKNIFE),
+        default="varying",
+        help="cases the jackknife leaves out: varying (default) only those that can change the "
+        "figure of merit (positives for sensitivity, negatives for specificity, all for auc); "
+        "all every case, as OR-DBM MRMC",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=run)

@@ -13,6 +13,8 @@ One concept per module:
 - `roc`: ordinal score from a real/synthetic call and its confidence, empirical AUC, DeLong
   variance, ROC curve points.
 - `mrmc`: Obuchowski-Rockette multi-reader multi-case analysis with jackknife covariances.
+- `froc`, `froc_foms`, `froc_analysis`: FROC marks and truth, RJafroc's FROC figures of merit
+  (wAFROC, AFROC, HrAuc, ...) with their jackknife values, and their OR analysis.
 - `tables`: metrics tables from the tidy answer frame, including the seed study's Table 4.3.
 """
 
@@ -23,6 +25,19 @@ from study.imaging.errors import VTTError
 
 # The figures of merit of the MRMC analysis (here, light, for the command line's options).
 MRMC_METRICS: tuple[str, ...] = ("auc", "sensitivity", "specificity")
+# The FROC figures of merit (`froc_foms`), here for the same reason.
+FROC_FOMS: tuple[str, ...] = (
+    "wAFROC",
+    "AFROC",
+    "wAFROC1",
+    "AFROC1",
+    "HrAuc",
+    "MaxLLF",
+    "MaxNLF",
+    "MaxNLFAllCases",
+    "HrSe",
+    "HrSp",
+)
 
 
 class StatsError(VTTError):

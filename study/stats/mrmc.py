@@ -7,18 +7,26 @@ Figures of merit (FOM) per treatment x reader:
 - `auc`: the trapezoidal (Wilcoxon) area, P(positive rated higher) + P(tie)/2.
 - `sensitivity`: the share of positive cases rated >= threshold.
 - `specificity`: the share of negative cases rated < threshold.
+Other figures of merit (the FROC ones of `study.stats.froc_foms`) enter through
+`or_from_jackknife`, which starts from any FOM matrix and its leave-one-out values.
 
-Jackknife. As OR-DBM MRMC, every one of the c cases is left out in turn, whatever its truth,
-and the error covariance of two FOMs is (c-1)/c sum_k (theta_(k) - mean)(theta'_(k) - mean').
+Jackknife. Each case of a chosen set of k cases is left out in turn, and the error
+covariance of two FOMs is (k-1)/k sum_k (theta_(k) - mean)(theta'_(k) - mean') (Efron 1981;
+RJafroc and OR-DBM MRMC use the same formula). Which cases are left out (`jackknife`):
+- `varying_cases` (default): the cases that change the figure of merit. For AUC that is every
+  case; for sensitivity only the n1 positive cases, for specificity only the n0 negative ones,
+  as RJafroc does for its sensitivity-like FROC figures (HrSe leaves out abnormal cases only).
+- `all_cases`: every one of the c cases whatever its truth, as OR-DBM MRMC 2.51 (and the
+  `jackknife()` of MRMCaov 0.3) do; the cases that cannot change the figure of merit then add
+  samples that lie at the jackknife mean.
 - AUC: leaving out positive i gives (n1 A - V10_i)/(n1 - 1) and negative j gives
   (n0 A - V01_j)/(n0 - 1), with the DeLong placement values V10, V01 found by binary search:
   all c leave-one-out AUCs of a reader cost O(c log c), never a loop over the cases.
-- Sensitivity: only positive cases change it. Leaving out positive i gives
-  (n1 Se - y_i)/(n1 - 1) (y_i = 1 if rated >= threshold); leaving out a negative case leaves
-  Se unchanged. The unchanged values still count among the c jackknife samples (they lie at
-  the jackknife mean, since the positive leave-outs average to Se), so the variance is
-  (c-1)/c n1 Se(1 - Se)/(n1 - 1)^2: (c-1) n1 / (c (n1 - 1)) times the positives-only
-  jackknife Se(1 - Se)/(n1 - 1) (1.4 % more for 45 positives among 114 cases).
+- Sensitivity: leaving out positive i gives (n1 Se - y_i)/(n1 - 1) (y_i = 1 if rated >=
+  threshold). Over the positives alone the jackknife variance is Se(1 - Se)/(n1 - 1)
+  (`varying_cases`). With `all_cases` the c - n1 negatives leave Se unchanged and the variance
+  becomes (c-1)/c n1 Se(1 - Se)/(n1 - 1)^2: (c-1) n1 / (c (n1 - 1)) times the former (1.4 %
+  more for 45 positives among 114 cases).
 - Specificity: the same with the roles of the classes exchanged (only negatives change it).
 
 From the treatment x reader FOMs theta_ij and the covariances (Var(Error) = mean variance,
@@ -39,7 +47,16 @@ different readers and treatments), with t treatments and r readers:
   2005), equating the OR model's expected mean squares with the observed ones. With one
   treatment Var(T*R), Cov1 and Cov3 are not estimable; Var(R) then includes Var(T*R).
 Each difference is the first treatment minus the second, treatments in their natural order.
-On the Van Dyke data this reproduces OR-DBM MRMC 2.51 (tests/study/stats/test_mrmc.py).
+
+Intervals. The interval of a figure of merit that cannot leave [0, 1] (AUC, sensitivity,
+specificity, and the bounded FROC figures) is clipped to [0, 1], and that of a difference of
+two such figures to [-1, 1]; the t (or normal) interval before clipping is fom +- q SE. A zero
+variance (the readers agree and no left-out case changes anything, e.g. every reader calls
+every positive case positive) gives no interval and no test: the estimate carries a `reason`
+instead (JSON `reason`, and the report prints it), never nan.
+
+On the Van Dyke data this reproduces OR-DBM MRMC 2.51 (tests/study/stats/test_mrmc.py), and on
+RJafroc's Thompson FROC data RJafroc 2.1.3's OR analysis (tests/study/stats/test_froc.py).
 
 References
 - Obuchowski NA, Rockette HE (1995). Hypothesis testing of diagnostic accuracy for multiple
@@ -52,6 +69,8 @@ References
   analysis. Statistics in Medicine 26:596-619.
 - Efron B (1981). Nonparametric estimates of standard error: the jackknife, the bootstrap and
   other resampling methods. Biometrika 68:589-599.
+- Chakraborty DP (2017). Observer Performance Methods for Diagnostic Imaging. CRC Press; and
+  the R package RJafroc 2.1.3 (its OR analysis, `St(..., method = "OR")`).
 """
 
 from __future__ import annotations
@@ -72,6 +91,11 @@ from study.stats.roc import placement_values
 
 Metric = Literal["auc", "sensitivity", "specificity"]
 METRICS = MRMC_METRICS
+Jackknife = Literal["varying_cases", "all_cases"]
+JACKKNIFE_OPTIONS: tuple[str, ...] = ("varying_cases", "all_cases")
+# Which cases a jackknife leaves out: every case, or only the positive (abnormal) or only the
+# negative (normal) ones.
+Dropped = Literal["all", "positive", "negative"]
 COLUMNS: tuple[str, ...] = ("reader", "treatment", "case", "truth", "rating")
 
 
@@ -88,18 +112,21 @@ class MrmcData:
 
 @dataclass(frozen=True)
 class Estimate:
-    """One treatment's FOM (averaged over readers) with SE, df (inf: normal) and interval."""
+    """One treatment's FOM (averaged over readers) with SE, df (inf: normal) and interval
+    (clipped to the FOM's range); without an interval (nan ends) `reason` says why."""
 
     fom: float
     se: float
     df: float
     low: float
     high: float
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
 class Comparison:
-    """First treatment minus second: estimate, SE, df (inf: normal), t or z, p, interval."""
+    """First treatment minus second: estimate, SE, df (inf: normal), t or z, p, interval;
+    without an interval (nan ends and p) `reason` says why."""
 
     first: str
     second: str
@@ -110,12 +137,14 @@ class Comparison:
     p: float
     low: float
     high: float
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
 class Analysis:
     """A global test of equal FOMs (F or chi-square on df1 and df2; df2 inf for chi-square),
-    its denominator (`error_term`), pairwise differences and single-treatment intervals."""
+    its denominator (`error_term`), pairwise differences and single-treatment intervals;
+    `reason` says why there is no test (one treatment, or a zero denominator)."""
 
     statistic: float
     df1: float
@@ -124,6 +153,7 @@ class Analysis:
     error_term: float
     differences: tuple[Comparison, ...]
     treatments: dict[str, Estimate]
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -161,6 +191,10 @@ class Anova:
 
 @dataclass(frozen=True)
 class MrmcResult:
+    """Everything `or_from_jackknife` found. `jackknife` names the option (JSON and report),
+    `dropped` which cases it left out, `n_jackknife` how many; `bounds` is the FOM's range
+    (None: unbounded), to which the intervals are clipped."""
+
     metric: str
     threshold: float | None
     confidence: float
@@ -168,6 +202,10 @@ class MrmcResult:
     readers: tuple[str, ...]
     n_cases: int
     n_positive: int
+    jackknife: str
+    dropped: Dropped
+    n_jackknife: int
+    bounds: tuple[float, float] | None
     foms: np.ndarray
     anova: Anova
     components: VarianceComponents
@@ -295,14 +333,32 @@ def _check_metric(metric: str, threshold: float | None) -> None:
         raise StatsError(f"{metric} needs a threshold T: a rating >= T counts as positive")
 
 
-def jackknife_foms(
-    data: MrmcData, metric: Metric = "auc", threshold: float | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """FOMs (treatments x readers) and their leave-one-case-out values (t x r x cases).
+def dropped_cases(metric: Metric, jackknife: Jackknife) -> Dropped:
+    """The cases that the jackknife of `metric` leaves out under the option `jackknife`."""
+    if jackknife not in JACKKNIFE_OPTIONS:
+        raise StatsError(
+            f"the jackknife is one of {', '.join(JACKKNIFE_OPTIONS)}, not {jackknife!r}"
+        )
+    if jackknife == "all_cases" or metric == "auc":
+        return "all"
+    return "positive" if metric == "sensitivity" else "negative"
 
-    See the module docstring for which cases change which figure of merit.
+
+def jackknife_foms(
+    data: MrmcData,
+    metric: Metric = "auc",
+    threshold: float | None = None,
+    *,
+    jackknife: Jackknife = "varying_cases",
+) -> tuple[np.ndarray, np.ndarray]:
+    """FOMs (treatments x readers) and their leave-one-case-out values (t x r x k).
+
+    The k left-out cases are, in case order, every case (`all_cases`, and AUC always), or only
+    the positive cases for sensitivity and only the negative ones for specificity
+    (`varying_cases`); see the module docstring.
     """
     _check_metric(metric, threshold)
+    dropped = dropped_cases(metric, jackknife)
     positive = data.truth
     n1, n0 = int(positive.sum()), int((~positive).sum())
     needed = {"auc": (2, 2), "sensitivity": (2, 0), "specificity": (0, 2)}[metric]
@@ -330,19 +386,24 @@ def jackknife_foms(
         varying, n_varying = ~positive, n0
         success = ratings[:, :, ~positive] < threshold
     foms = success.mean(axis=2)
-    left_out[:, :, varying] = (n_varying * foms[:, :, None] - success) / (n_varying - 1)
+    varying_left_out = (n_varying * foms[:, :, None] - success) / (n_varying - 1)
+    if dropped != "all":
+        return foms, varying_left_out
+    left_out[:, :, varying] = varying_left_out
     left_out[:, :, ~varying] = foms[:, :, None]
     return foms, left_out
 
 
 def jackknife_covariance(left_out: np.ndarray) -> np.ndarray:
-    """Covariance of the FOMs, (t x r) x (t x r) as a 4-d array [i, j, i', j'].
+    """Covariance of the FOMs, (t x r) x (t x r) as a 4-d array [i, j, i', j'], from their
+    values with each of k cases left out (`left_out`, t x r x k).
 
-    (c-1)/c sum_k (theta_(k) - theta_bar)(theta'_(k) - theta_bar') (Efron 1981, as OR-DBM).
+    (k-1)/k sum_k (theta_(k) - theta_bar)(theta'_(k) - theta_bar') (Efron 1981, as OR-DBM and
+    RJafroc).
     """
-    t, r, c = left_out.shape
-    centred = (left_out - left_out.mean(axis=2, keepdims=True)).reshape(t * r, c)
-    return ((c - 1) / c * centred @ centred.T).reshape(t, r, t, r)
+    t, r, k = left_out.shape
+    centred = (left_out - left_out.mean(axis=2, keepdims=True)).reshape(t * r, k)
+    return ((k - 1) / k * centred @ centred.T).reshape(t, r, t, r)
 
 
 def _ratio(numerator: float, denominator: float) -> float:
@@ -371,22 +432,71 @@ def _f_p(f: float, df1: float, df2: float) -> float:
     return float(stats.f.sf(f, df1, df2))
 
 
-def _estimate(fom: float, variance: float, df: float, confidence: float) -> Estimate:
-    se = math.sqrt(max(variance, 0.0))
+def _is_zero(variance: float, value: float) -> bool:
+    """A variance that is zero but for rounding (an SE below 1e-12 of the value's scale)."""
+    return variance <= (1e-12 * max(1.0, abs(value))) ** 2
+
+
+def _zero_variance(cause: str) -> str:
+    return f"zero variance: {cause}; no interval"
+
+
+def _clip(low: float, high: float, bounds: tuple[float, float] | None) -> tuple[float, float]:
+    if bounds is None:
+        return low, high
+    return max(low, bounds[0]), min(high, bounds[1])
+
+
+def _estimate(
+    fom: float,
+    variance: float,
+    df: float,
+    confidence: float,
+    bounds: tuple[float, float] | None,
+    cause: str,
+) -> Estimate:
+    """The t (normal for df inf) interval fom +- q SE, clipped to `bounds`; none for a zero
+    variance, whose `cause` then goes into the reason."""
+    if _is_zero(variance, fom):
+        return Estimate(fom, 0.0, df, math.nan, math.nan, _zero_variance(cause))
+    se = math.sqrt(variance)
     margin = _t_quantile(0.5 + confidence / 2, df) * se
-    return Estimate(fom, se, df, fom - margin, fom + margin)
+    low, high = _clip(fom - margin, fom + margin, bounds)
+    return Estimate(fom, se, df, low, high)
 
 
 def _comparison(
-    first: str, second: str, estimate: float, variance: float, df: float, confidence: float
+    first: str,
+    second: str,
+    estimate: float,
+    variance: float,
+    df: float,
+    confidence: float,
+    bounds: tuple[float, float] | None,
+    cause: str,
 ) -> Comparison:
-    se = math.sqrt(max(variance, 0.0))
-    statistic = _ratio(estimate, se)
+    """A difference of two FOMs, its t (or z) test and interval, clipped to the range of a
+    difference of two values within `bounds`."""
+    if _is_zero(variance, estimate):
+        return Comparison(
+            first,
+            second,
+            estimate,
+            0.0,
+            df,
+            math.nan,
+            math.nan,
+            math.nan,
+            math.nan,
+            _zero_variance(cause),
+        )
+    se = math.sqrt(variance)
+    statistic = estimate / se
     margin = _t_quantile(0.5 + confidence / 2, df) * se
     p = _two_sided_p(statistic, df)
-    return Comparison(
-        first, second, estimate, se, df, statistic, p, estimate - margin, estimate + margin
-    )
+    span = None if bounds is None else (bounds[0] - bounds[1], bounds[1] - bounds[0])
+    low, high = _clip(estimate - margin, estimate + margin, span)
+    return Comparison(first, second, estimate, se, df, statistic, p, low, high)
 
 
 def _mean_where(matrix: np.ndarray, mask: np.ndarray) -> float:
@@ -399,18 +509,68 @@ def obuchowski_rockette(
     *,
     threshold: float | None = None,
     confidence: float = 0.95,
+    jackknife: Jackknife = "varying_cases",
 ) -> MrmcResult:
     """The three OR analyses (random readers and cases, fixed readers, fixed cases) of `data`.
 
-    Needs at least two readers. With one treatment only the single-treatment intervals are
-    defined; the tests, differences and Var(T*R), Cov1, Cov3 are then nan.
+    `jackknife` chooses the cases left out (module docstring). Needs at least two readers.
+    With one treatment only the single-treatment intervals are defined; the tests,
+    differences and Var(T*R), Cov1, Cov3 are then nan.
+    """
+    foms, left_out = jackknife_foms(data, metric, threshold, jackknife=jackknife)
+    return or_from_jackknife(
+        foms,
+        left_out,
+        treatments=data.treatments,
+        readers=data.readers,
+        metric=metric,
+        n_cases=len(data.cases),
+        n_positive=int(data.truth.sum()),
+        jackknife=jackknife,
+        dropped=dropped_cases(metric, jackknife),
+        threshold=threshold,
+        confidence=confidence,
+    )
+
+
+def or_from_jackknife(
+    foms: np.ndarray,
+    left_out: np.ndarray,
+    *,
+    treatments: Sequence[str],
+    readers: Sequence[str],
+    metric: str,
+    n_cases: int,
+    n_positive: int,
+    jackknife: str,
+    dropped: Dropped,
+    threshold: float | None = None,
+    confidence: float = 0.95,
+    bounds: tuple[float, float] | None = (0.0, 1.0),
+) -> MrmcResult:
+    """The three OR analyses of any figure of merit, from its values `foms` (treatments x
+    readers) and their leave-one-case-out values `left_out` (t x r x k).
+
+    The k left-out cases are every case (`dropped` "all", k = `n_cases`), or only the positive
+    (abnormal; k = `n_positive`) or negative (normal) ones. `jackknife` names that choice in
+    the JSON and the report; `bounds` is the range of the FOM (None: unbounded), to which the
+    intervals are clipped. Needs at least two readers and two left-out cases.
     """
     if not 0 < confidence < 1:
         raise StatsError(f"confidence must lie strictly between 0 and 1, not {confidence}")
-    foms, left_out = jackknife_foms(data, metric, threshold)
-    t, r = foms.shape
+    names, readers = tuple(treatments), tuple(readers)
+    t, r = len(names), len(readers)
+    k = {"all": n_cases, "positive": n_positive, "negative": n_cases - n_positive}[dropped]
+    if foms.shape != (t, r) or left_out.shape != (t, r, k):
+        raise StatsError(
+            f"{t} treatments, {r} readers and {k} {dropped} left-out cases need FOMs of shape "
+            f"{(t, r)} and left-out values of shape {(t, r, k)}, not {foms.shape} and "
+            f"{left_out.shape}"
+        )
     if r < 2:
         raise StatsError(f"an MRMC analysis needs at least two readers, not {r}")
+    if k < 2:
+        raise StatsError(f"the jackknife needs at least two cases to leave out, not {k}")
     cov = jackknife_covariance(left_out)
     treatment_index = np.arange(t)[:, None, None, None] == np.arange(t)[None, None, :, None]
     reader_index = np.arange(r)[None, :, None, None] == np.arange(r)[None, None, None, :]
@@ -442,10 +602,23 @@ def obuchowski_rockette(
         var_tr = math.nan
         var_r = ms_r - var_error + cov2
     components = VarianceComponents(var_r, var_tr, cov1, cov2, cov3, var_error)
-    names = data.treatments
     pairs = list(itertools.combinations(range(t), 2))
+    # Why an analysis has a zero variance, from the parts of its error term: the reader mean
+    # square and Cov2 (- Cov3) for random readers and cases, Var(Error) (- Cov1) for fixed
+    # readers, the reader mean square for fixed cases.
+    causes = {
+        "rrrc": "the readers' {} are all equal and do not vary together when a case is left "
+        "out (Cov2 <= {})",
+        "frrc": "leaving out a case changes none of the readers' {}",
+        "rrfc": "the readers' {} are all equal",
+    }
 
-    def differences(variance: float, df: float) -> tuple[Comparison, ...]:
+    def estimate(fom: float, variance: float, df: float, analysis: str) -> Estimate:
+        cause = causes[analysis].format("figures of merit", "0")
+        return _estimate(fom, variance, df, confidence, bounds, cause)
+
+    def differences(variance: float, df: float, analysis: str) -> tuple[Comparison, ...]:
+        cause = causes[analysis].format("differences between the treatments", "Cov3")
         return tuple(
             _comparison(
                 names[a],
@@ -454,40 +627,51 @@ def obuchowski_rockette(
                 variance,
                 df,
                 confidence,
+                bounds,
+                cause,
             )
             for a, b in pairs
         )
+
+    def no_test(error_term: float, analysis: str) -> str | None:
+        if t < 2:
+            return "one treatment: nothing to compare"
+        if _is_zero(error_term, 0.0):
+            cause = causes[analysis].format("differences between the treatments", "Cov3")
+            return f"zero variance: {cause}; no test"
+        return None
 
     # Random readers, random cases (Hillis 2007 ddf).
     rrrc_error = ms_tr + r * max(cov2 - cov3, 0.0) if t > 1 else math.nan
     ddf = _ratio(rrrc_error**2, ms_tr**2 / ((t - 1) * (r - 1))) if t > 1 else math.nan
     rrrc_f = _ratio(ms_t, rrrc_error) if t > 1 else math.nan
+    rrrc_reason = no_test(rrrc_error, "rrrc")
     rrrc_single = {}
     for i, name in enumerate(names):
         single_error = ms_r_i[i] + r * max(cov2_i[i], 0.0)
         df_single = _ratio(single_error**2, ms_r_i[i] ** 2 / (r - 1))
-        rrrc_single[name] = _estimate(
-            float(treatment_means[i]), single_error / r, df_single, confidence
-        )
+        rrrc_single[name] = estimate(float(treatment_means[i]), single_error / r, df_single, "rrrc")
     rrrc = Analysis(
         rrrc_f,
         t - 1,
         ddf,
-        _f_p(rrrc_f, t - 1, ddf),
+        math.nan if rrrc_reason else _f_p(rrrc_f, t - 1, ddf),
         rrrc_error,
-        differences(2 / r * rrrc_error, ddf),
+        differences(2 / r * rrrc_error, ddf, "rrrc"),
         rrrc_single,
+        rrrc_reason,
     )
 
     # Fixed readers, random cases.
     frrc_error = var_error - cov1 + (r - 1) * max(cov2 - cov3, 0.0) if t > 1 else math.nan
     chi2 = _ratio((t - 1) * ms_t, frrc_error) if t > 1 else math.nan
+    frrc_reason = no_test(frrc_error, "frrc")
     frrc_single = {
-        name: _estimate(
+        name: estimate(
             float(treatment_means[i]),
             (var_error_i[i] + (r - 1) * max(cov2_i[i], 0.0)) / r,
             math.inf,
-            confidence,
+            "frrc",
         )
         for i, name in enumerate(names)
     }
@@ -495,13 +679,14 @@ def obuchowski_rockette(
         chi2,
         t - 1,
         math.inf,
-        float(stats.chi2.sf(chi2, t - 1)) if t > 1 and not math.isnan(chi2) else math.nan,
+        math.nan if frrc_reason else float(stats.chi2.sf(chi2, t - 1)),
         frrc_error,
-        differences(2 / r * frrc_error, math.inf),
+        differences(2 / r * frrc_error, math.inf, "frrc"),
         frrc_single,
+        frrc_reason,
     )
     by_reader = []
-    for j, reader in enumerate(data.readers):
+    for j, reader in enumerate(readers):
         if not pairs:
             break
         var_j = float(np.mean([cov[i, j, i, j] for i in range(t)]))
@@ -514,23 +699,27 @@ def obuchowski_rockette(
                 2 * (var_j - cov1_j),
                 math.inf,
                 confidence,
+                bounds,
+                f"leaving out a case changes none of reader {reader}'s differences",
             )
             by_reader.append(ReaderComparison(reader, var_j, cov1_j, comparison))
 
     # Random readers, fixed cases: the conventional treatment x reader ANOVA.
     rrfc_df = (t - 1) * (r - 1)
     rrfc_f = _ratio(ms_t, ms_tr) if t > 1 else math.nan
+    rrfc_reason = no_test(ms_tr, "rrfc")
     rrfc = Analysis(
         rrfc_f,
         t - 1,
         rrfc_df if t > 1 else math.nan,
-        _f_p(rrfc_f, t - 1, rrfc_df) if t > 1 else math.nan,
+        math.nan if rrfc_reason else _f_p(rrfc_f, t - 1, rrfc_df),
         ms_tr,
-        differences(2 / r * ms_tr, rrfc_df),
+        differences(2 / r * ms_tr, rrfc_df, "rrfc"),
         {
-            name: _estimate(float(treatment_means[i]), ms_r_i[i] / r, r - 1, confidence)
+            name: estimate(float(treatment_means[i]), ms_r_i[i] / r, r - 1, "rrfc")
             for i, name in enumerate(names)
         },
+        rrfc_reason,
     )
 
     return MrmcResult(
@@ -538,9 +727,13 @@ def obuchowski_rockette(
         threshold=threshold,
         confidence=confidence,
         treatments=names,
-        readers=data.readers,
-        n_cases=len(data.cases),
-        n_positive=int(data.truth.sum()),
+        readers=readers,
+        n_cases=n_cases,
+        n_positive=n_positive,
+        jackknife=jackknife,
+        dropped=dropped,
+        n_jackknife=k,
+        bounds=bounds,
         foms=foms,
         anova=Anova(ss_t, ss_r, ss_tr, ms_t, ms_r, ms_tr, dict(zip(names, ms_r_i, strict=True))),
         components=components,
@@ -570,6 +763,7 @@ def _comparisons_json(comparisons: Sequence[Comparison]) -> list[dict[str, objec
             "se": _number(c.se),
             "ci": [_number(c.low), _number(c.high)],
             "p": _number(c.p),
+            "reason": c.reason,
         }
         for c in comparisons
     ]
@@ -577,19 +771,23 @@ def _comparisons_json(comparisons: Sequence[Comparison]) -> list[dict[str, objec
 
 def result_json(result: MrmcResult) -> dict[str, object]:
     """The `python -m study mrmc --json` object (design.md, "Interfaces"); numbers unrounded,
-    undefined ones (one treatment, zero variance) null."""
+    undefined ones (one treatment, zero variance) null, with a `reason` where a test or an
+    interval is missing."""
     components = result.components
     return {
         "metric": result.metric,
         "n_readers": len(result.readers),
         "n_cases": result.n_cases,
         "n_positive": result.n_positive,
+        "jackknife": result.jackknife,
+        "n_jackknife": result.n_jackknife,
         "treatments": {
             name: {
                 "fom": _number(e.fom),
                 "se": _number(e.se),
                 "df": _number(e.df),
                 "ci": [_number(e.low), _number(e.high)],
+                "reason": e.reason,
             }
             for name, e in result.rrrc.treatments.items()
         },
@@ -609,18 +807,21 @@ def result_json(result: MrmcResult) -> dict[str, object]:
             "F": _number(result.rrrc.statistic),
             "ddf": _number(result.rrrc.df2),
             "p": _number(result.rrrc.p),
+            "reason": result.rrrc.reason,
             "differences": _comparisons_json(result.rrrc.differences),
         },
         "frrc": {
             "chi2": _number(result.frrc.statistic),
             "df": _integer(result.frrc.df1) if result.frrc.df1 > 0 else None,
             "p": _number(result.frrc.p),
+            "reason": result.frrc.reason,
             "differences": _comparisons_json(result.frrc.differences),
             "treatments": {
                 name: {
                     "fom": _number(e.fom),
                     "se": _number(e.se),
                     "ci": [_number(e.low), _number(e.high)],
+                    "reason": e.reason,
                 }
                 for name, e in result.frrc.treatments.items()
             },
@@ -629,6 +830,7 @@ def result_json(result: MrmcResult) -> dict[str, object]:
             "F": _number(result.rrfc.statistic),
             "ddf": _integer(result.rrfc.df2),
             "p": _number(result.rrfc.p),
+            "reason": result.rrfc.reason,
             "differences": _comparisons_json(result.rrfc.differences),
             "treatments": {
                 name: {
@@ -636,6 +838,7 @@ def result_json(result: MrmcResult) -> dict[str, object]:
                     "se": _number(e.se),
                     "df": _integer(e.df),
                     "ci": [_number(e.low), _number(e.high)],
+                    "reason": e.reason,
                 }
                 for name, e in result.rrfc.treatments.items()
             },
@@ -663,23 +866,74 @@ def _df(value: float) -> str:
     return "normal" if math.isinf(value) else f"df {_df_value(value)}"
 
 
-def format_report(result: MrmcResult, *, source: str = "") -> str:
-    """A readable account of `obuchowski_rockette`'s result, in OR-DBM MRMC's order."""
-    level = f"{result.confidence:.0%}"
+def _jackknife_text(result: MrmcResult, classes: tuple[str, str]) -> str:
+    text = f"Jackknife ({result.jackknife}): each of the {result.n_jackknife}"
+    if result.dropped == "all":
+        return f"{text} cases left out in turn"
+    kind = classes[0] if result.dropped == "positive" else classes[1]
+    return f"{text} {kind} cases left out in turn (the others cannot change the figure of merit)"
+
+
+def _comparison_text(d: Comparison, level: str) -> str:
+    head = f"{d.first} - {d.second}: {_fmt(d.estimate)}"
+    if d.reason:
+        return f"{head}; {d.reason}"
+    return (
+        f"{head} (SE {_fmt(d.se)}, {_df(d.df)}), {level} CI {_fmt(d.low)} to {_fmt(d.high)}, "
+        f"p = {_p(d.p)}"
+    )
+
+
+def _estimate_text(treatment: str, e: Estimate, level: str) -> str:
+    head = f"{treatment}: {_fmt(e.fom, 8)}"
+    if e.reason:
+        return f"{head}; {e.reason}"
+    return (
+        f"{head} (SE {_fmt(e.se, 8)}, {_df(e.df)}), {level} CI {_fmt(e.low, 8)} to "
+        f"{_fmt(e.high, 8)}"
+    )
+
+
+def _described(result: MrmcResult) -> str:
     if result.metric == "auc":
-        described = "AUC (trapezoidal / Wilcoxon)"
-    elif result.metric == "sensitivity":
-        described = f"sensitivity (rating >= {result.threshold:g} positive)"
-    else:
-        described = f"specificity (rating < {result.threshold:g} negative)"
+        return "AUC (trapezoidal / Wilcoxon)"
+    if result.metric == "sensitivity":
+        return f"sensitivity (rating >= {result.threshold:g} positive)"
+    if result.metric == "specificity":
+        return f"specificity (rating < {result.threshold:g} negative)"
+    return result.metric
+
+
+def format_report(
+    result: MrmcResult,
+    *,
+    source: str = "",
+    described: str | None = None,
+    classes: tuple[str, str] = ("positive", "negative"),
+) -> str:
+    """A readable account of `obuchowski_rockette`'s (or `or_from_jackknife`'s) result, in
+    OR-DBM MRMC's order. `described` names the figure of merit (default: from the metric),
+    `classes` the two kinds of case."""
+    level = f"{result.confidence:.0%}"
+    if described is None:
+        described = _described(result)
     width = max(len(name) for name in (*result.treatments, *result.readers, "reader")) + 2
     lines = [
         "Obuchowski-Rockette MRMC analysis, jackknife covariances"
         + (f": {source}" if source else ""),
         f"Figure of merit: {described}",
         f"{len(result.treatments)} treatment(s), {len(result.readers)} readers, "
-        f"{result.n_cases} cases ({result.n_positive} positive, "
-        f"{result.n_cases - result.n_positive} negative)",
+        f"{result.n_cases} cases ({result.n_positive} {classes[0]}, "
+        f"{result.n_cases - result.n_positive} {classes[1]})",
+        _jackknife_text(result, classes),
+    ]
+    if result.bounds is not None:
+        low, high = result.bounds
+        lines.append(
+            f"Intervals clipped to [{low:g}, {high:g}] (differences to "
+            f"[{low - high:g}, {high - low:g}])"
+        )
+    lines += [
         "",
         "Figure of merit per reader",
         "reader".ljust(width) + "".join(name.rjust(14) for name in result.treatments),
@@ -705,29 +959,19 @@ def format_report(result: MrmcResult, *, source: str = "") -> str:
     )
     for title, analysis, name in sections:
         lines += ["", title]
-        if len(result.treatments) > 1:
+        if len(result.treatments) > 1 and analysis.reason:
+            lines.append(f"  {name}: {analysis.reason}")
+        elif len(result.treatments) > 1:
             dfs = (
                 f"{analysis.df1:.0f}"
                 if math.isinf(analysis.df2)
                 else f"{analysis.df1:.0f}, {_df_value(analysis.df2)}"
             )
             lines.append(f"  {name}({dfs}) = {_fmt(analysis.statistic, 4)}, p = {_p(analysis.p)}")
-            for d in analysis.differences:
-                lines.append(
-                    f"  {d.first} - {d.second}: {_fmt(d.estimate)} (SE {_fmt(d.se)}, {_df(d.df)}), "
-                    f"{level} CI {_fmt(d.low)} to {_fmt(d.high)}, p = {_p(d.p)}"
-                )
-        for treatment, e in analysis.treatments.items():
-            lines.append(
-                f"  {treatment}: {_fmt(e.fom, 8)} (SE {_fmt(e.se, 8)}, {_df(e.df)}), "
-                f"{level} CI {_fmt(e.low, 8)} to {_fmt(e.high, 8)}"
-            )
+        lines += [f"  {_comparison_text(d, level)}" for d in analysis.differences]
+        lines += [f"  {_estimate_text(t, e, level)}" for t, e in analysis.treatments.items()]
     if result.frrc_by_reader:
         lines += ["", "Fixed readers, random cases: each reader alone"]
         for item in result.frrc_by_reader:
-            d = item.comparison
-            lines.append(
-                f"  reader {item.reader}, {d.first} - {d.second}: {_fmt(d.estimate)} "
-                f"(SE {_fmt(d.se)}), {level} CI {_fmt(d.low)} to {_fmt(d.high)}, p = {_p(d.p)}"
-            )
+            lines.append(f"  reader {item.reader}, {_comparison_text(item.comparison, level)}")
     return "\n".join(lines)

@@ -13,11 +13,13 @@ from PIL import Image
 from study.design import SingleBlock, StudyPlan, create_study, open_study
 from study.imaging.types import Sequence
 from study.importer import import_manifest
+from study.localisation_results import localisation_results
 from study.localisation_study import LocalisationError, localisation_tables, tolerances
 from study.marks import Mark, dump_marks
 from study.questions import TEMPLATES
 from study.readers import add_reader
 from study.reading import ReadingError, next_case, record_answer
+from study.report.localisation import localisation_blocks
 from study.simulate import simulate_answers
 from study.storage import AssetStore
 
@@ -164,3 +166,45 @@ def test_simulated_readers_mark_outlined_lesions_and_a_few_other_places(engine, 
     # false marks over 8 readings (at most 2 each).
     assert counts == {"LL": 6, "NL": 7}
     assert tables.marks["rating"].between(1, 5).all()
+
+
+def test_localisation_results_give_wafroc_per_reader_and_the_readers_mean(engine, marked_study):
+    """Reader A puts a 5 at the first lesion's place on every case; reader B marks nothing.
+    B's wAFROC: every lesion and every normal case unmarked, all ties: 0.5."""
+    study_id, (reader_a, reader_b), store = marked_study
+    answer_all(engine, reader_a, lambda view: dump_marks([Mark("T2W", 0, 11.5, 11.5, 5)]))
+    answer_all(engine, reader_b, lambda view: "[]")
+    results = localisation_results(engine, study_id, store=store)
+    (real,) = results.origins
+    assert (real.origin, real.readers, real.n_cases, real.n_abnormal, real.n_lesions) == (
+        "real",
+        ("A", "B"),
+        4,
+        2,
+        3,
+    )
+    per_reader = results.per_reader.set_index("reader")
+    # A: a 5 on the first lesion of each abnormal case, NL 5s on both normal cases. wAFROC =
+    # mean over (normal, abnormal) pairs of sum_l w_l psi(FP_n, LL_l): the one-lesion case
+    # ties (5 vs 5): 1/2; the two-lesion case: 1/2 * 1/2 (tie) + 1/2 * 0 (unmarked < 5) = 1/4.
+    assert per_reader.loc["A", "wAFROC"] == pytest.approx((0.5 + 0.25) / 2)
+    assert per_reader.loc["B", "wAFROC"] == pytest.approx(0.5)
+    assert real.result is not None
+    mean = real.result.mrmc.rrrc.treatments["real"]
+    assert mean.fom == pytest.approx((0.375 + 0.5) / 2)
+    curves = results.curves
+    assert set(curves["curve"]) == {"FROC", "AFROC", "wAFROC"}
+    assert set(curves["reader"]) == {"A", "B"}
+
+
+def test_the_report_section_names_the_scoring_and_shows_the_readers(engine, marked_study):
+    study_id, _, store = marked_study
+    simulate_answers(engine, study_id, seed=4)
+    blocks = localisation_blocks(localisation_results(engine, study_id, store=store))
+    kinds = [type(block).__name__ for block in blocks]
+    assert kinds == ["Paragraph", "Heading", "Paragraph", "Table", "FigureRow"]
+    assert "within 5 mm of a lesion (within 1 pixels" in blocks[0].text
+    assert "4 case(s) read by all 2 reader(s) (2 with 3 lesion(s))" in blocks[2].text
+    assert blocks[3].columns[:4] == ("reader", "wAFROC", "AFROC", "inferred ROC AUC")
+    assert [figure.key for figure in blocks[4].figures] == ["wAFROC-real", "FROC-real"]
+    assert localisation_blocks(None) == ()

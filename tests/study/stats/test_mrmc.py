@@ -11,16 +11,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 from sklearn.metrics import roc_auc_score
 
 from study.stats import StatsError
 from study.stats.mrmc import (
     MrmcResult,
+    format_report,
     jackknife_covariance,
     jackknife_foms,
     mrmc_data,
     natural_order,
     obuchowski_rockette,
+    or_from_jackknife,
     read_mrmc_csv,
     result_json,
 )
@@ -158,6 +161,8 @@ def test_json_carries_the_reference_numbers(vandyke: MrmcResult) -> None:
         "n_readers",
         "n_cases",
         "n_positive",
+        "jackknife",
+        "n_jackknife",
         "treatments",
         "readers",
         "variance_components",
@@ -166,6 +171,9 @@ def test_json_carries_the_reference_numbers(vandyke: MrmcResult) -> None:
         "rrfc",
     ]
     assert (result["n_readers"], result["n_cases"], result["n_positive"]) == (5, 114, 45)
+    # AUC changes with every case: the default jackknife leaves out all 114.
+    assert (result["jackknife"], result["n_jackknife"]) == ("varying_cases", 114)
+    assert result["treatments"]["0"]["reason"] is None
     assert list(result["treatments"]) == ["0", "1"]
     assert agrees(result["treatments"]["0"]["df"], "12.74")
     assert agrees(result["readers"]["1"]["3"], "0.99935588")
@@ -222,7 +230,7 @@ def test_leave_one_out_aucs_match_brute_force() -> None:
 @pytest.mark.parametrize("metric", ["sensitivity", "specificity"])
 def test_binary_jackknife_variance_has_the_documented_closed_form(metric: str) -> None:
     data = mrmc_data(random_study(3, 2, 50, seed=2))
-    foms, left_out = jackknife_foms(data, metric, threshold=3)
+    foms, left_out = jackknife_foms(data, metric, threshold=3, jackknife="all_cases")
     positives = data.truth if metric == "sensitivity" else ~data.truth
     called = data.ratings >= 3 if metric == "sensitivity" else data.ratings < 3
     n1, c = int(positives.sum()), 50
@@ -290,3 +298,130 @@ def test_binary_metrics_need_a_threshold() -> None:
         obuchowski_rockette(data, "specificity")
     with pytest.raises(StatsError, match="threshold"):
         obuchowski_rockette(data, "auc", threshold=3)
+
+
+# ---- which cases the jackknife leaves out (binary figures of merit) ----------------------
+
+
+@pytest.mark.parametrize("metric", ["sensitivity", "specificity"])
+def test_varying_cases_jackknife_leaves_out_only_the_cases_of_one_class(metric: str) -> None:
+    data = mrmc_data(random_study(3, 2, 50, seed=8))
+    foms, left_out = jackknife_foms(data, metric, threshold=3)
+    varying = data.truth if metric == "sensitivity" else ~data.truth
+    called = data.ratings >= 3 if metric == "sensitivity" else data.ratings < 3
+    calls = called[:, :, varying]
+    n1 = int(varying.sum())
+    assert left_out.shape == (2, 3, n1)
+    for k in range(n1):
+        without = np.delete(calls, k, axis=2).mean(axis=2)
+        assert left_out[:, :, k] == pytest.approx(without, abs=1e-15)
+    # The positives-only jackknife variance is the binomial Se(1 - Se)/(n1 - 1).
+    variances = np.einsum("ijij->ij", jackknife_covariance(left_out))
+    assert variances == pytest.approx(foms * (1 - foms) / (n1 - 1), abs=1e-15)
+
+
+@pytest.mark.parametrize(("metric", "positive"), [("sensitivity", 1), ("specificity", 0)])
+def test_vandyke_binary_components_from_the_calls(
+    shared_data: Path, metric: str, positive: int
+) -> None:
+    """Varying-cases covariances are the covariances (divided by n) of the 0/1 calls on the
+    cases of one class, divided by n - 1; every-case ones are (c-1) n / (c (n-1)) times as
+    large (module docstring)."""
+    frame = pd.read_csv(shared_data / "mrmc" / "vandyke.csv")
+    data = read_mrmc_csv(shared_data / "mrmc" / "vandyke.csv")
+    varying = frame[frame["truth"] == positive].sort_values(["treatment", "reader", "case"])
+    called = varying["rating"] >= 3 if positive else varying["rating"] < 3
+    calls = called.to_numpy(float).reshape(2 * 5, -1)  # (treatment, reader) x case
+    n, c = calls.shape[1], 114
+    cov = (np.cov(calls, ddof=0) / (n - 1)).reshape(2, 5, 2, 5)
+    same_reader = np.eye(5, dtype=bool)
+    expected = {
+        "var_error": np.mean([cov[i, j, i, j] for i in range(2) for j in range(5)]),
+        "cov1": np.mean([cov[0, j, 1, j] for j in range(5)]),
+        "cov2": np.mean([cov[i, :, i, :][~same_reader].mean() for i in range(2)]),
+        "cov3": cov[0, :, 1, :][~same_reader].mean(),
+    }
+    result = obuchowski_rockette(data, metric, threshold=3)
+    every_case = obuchowski_rockette(data, metric, threshold=3, jackknife="all_cases")
+    assert (result.jackknife, result.dropped, result.n_jackknife) == (
+        "varying_cases",
+        "positive" if positive else "negative",
+        n,
+    )
+    assert (every_case.jackknife, every_case.n_jackknife) == ("all_cases", 114)
+    assert np.array_equal(result.foms, calls.mean(axis=1).reshape(2, 5))
+    for name, value in expected.items():
+        assert getattr(result.components, name) == pytest.approx(value, rel=1e-12, abs=1e-18)
+        assert getattr(every_case.components, name) == pytest.approx(
+            value * (c - 1) * n / (c * (n - 1)), rel=1e-12, abs=1e-18
+        )
+    # Hillis's F from these components and the treatment x reader mean squares.
+    foms = result.foms
+    ms_t = 5 * ((foms.mean(axis=1) - foms.mean()) ** 2).sum()
+    interaction = foms - foms.mean(axis=1)[:, None] - foms.mean(axis=0)[None, :] + foms.mean()
+    ms_tr = (interaction**2).sum() / 4
+    error = ms_tr + 5 * max(expected["cov2"] - expected["cov3"], 0)
+    assert result.rrrc.statistic == pytest.approx(ms_t / error, rel=1e-10)
+    assert result.rrrc.df2 == pytest.approx(error**2 / (ms_tr**2 / 4), rel=1e-10)
+
+
+def test_intervals_of_a_proportion_are_clipped_to_0_1(shared_data: Path) -> None:
+    data = read_mrmc_csv(shared_data / "mrmc" / "vandyke.csv")
+    result = obuchowski_rockette(data, "sensitivity", threshold=3)
+    assert result.bounds == (0.0, 1.0)
+    for analysis in (result.rrrc, result.rrfc):
+        e = analysis.treatments["1"]
+        unclipped_high = e.fom + stats.t.ppf(0.975, e.df) * e.se
+        assert unclipped_high > 1 and e.high == 1.0
+        assert e.low == pytest.approx(e.fom - stats.t.ppf(0.975, e.df) * e.se, abs=1e-15)
+    assert result_json(result)["treatments"]["1"]["ci"][1] == 1.0
+
+
+def test_zero_variance_gives_a_reason_instead_of_an_interval() -> None:
+    study = random_study(3, 2, 30, seed=9)
+    # Every reader calls every case positive: sensitivity 1 everywhere, nothing varies.
+    data = mrmc_data(study.assign(rating=5))
+    result = obuchowski_rockette(data, "sensitivity", threshold=3)
+    assert np.all(result.foms == 1)
+    for analysis in (result.rrrc, result.frrc, result.rrfc):
+        assert analysis.reason is not None and analysis.reason.startswith("zero variance")
+        assert math.isnan(analysis.p)
+        for estimate in analysis.treatments.values():
+            assert estimate.reason is not None and estimate.reason.endswith("no interval")
+            assert math.isnan(estimate.low) and math.isnan(estimate.high) and estimate.se == 0
+        (difference,) = analysis.differences
+        assert difference.estimate == 0 and difference.reason is not None
+    assert (
+        "are all equal and do not vary together when a case is left out (Cov2 <= 0)"
+        in result.rrrc.treatments["m0"].reason
+    )
+    as_json = result_json(result)
+    assert as_json["treatments"]["m0"]["ci"] == [None, None]
+    assert as_json["treatments"]["m0"]["reason"] == result.rrrc.treatments["m0"].reason
+    assert as_json["rrrc"]["differences"][0]["reason"].startswith("zero variance")
+    assert as_json["rrrc"]["reason"].endswith("no test")
+    report = format_report(result)
+    assert "nan" not in report and "n/a to n/a" not in report
+    assert f"m0: 1.00000000; {result.rrrc.treatments['m0'].reason}" in report
+
+
+def test_unknown_jackknife_option_is_refused() -> None:
+    data = mrmc_data(random_study(2, 2, 30, seed=10))
+    with pytest.raises(StatsError, match="varying_cases, all_cases"):
+        obuchowski_rockette(data, "sensitivity", threshold=3, jackknife="positives")
+
+
+def test_or_from_jackknife_checks_the_shapes() -> None:
+    foms = np.full((2, 3), 0.5)
+    with pytest.raises(StatsError, match=r"left-out values of shape \(2, 3, 10\)"):
+        or_from_jackknife(
+            foms,
+            np.full((2, 3, 12), 0.5),
+            treatments=["a", "b"],
+            readers=["1", "2", "3"],
+            metric="auc",
+            n_cases=20,
+            n_positive=10,
+            jackknife="varying_cases",
+            dropped="positive",
+        )

@@ -100,3 +100,28 @@ def test_bad_files_are_named_in_one_line(
 def test_absent_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["mrmc", "--csv", str(tmp_path / "nope.csv"), "--metric", "auc"]) == 1
     assert "nope.csv: no such file" in capsys.readouterr().err
+
+
+def test_jackknife_option_is_named_in_json_and_report(
+    vandyke_csv: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    asked = ["mrmc", "--csv", str(vandyke_csv), "--metric", "sensitivity", "--threshold", "3"]
+    assert main([*asked, "--json"]) == 0
+    varying = json.loads(capsys.readouterr().out)
+    assert main([*asked, "--jackknife", "all", "--json"]) == 0
+    every_case = json.loads(capsys.readouterr().out)
+    assert (varying["jackknife"], varying["n_jackknife"]) == ("varying_cases", 45)
+    assert (every_case["jackknife"], every_case["n_jackknife"]) == ("all_cases", 114)
+    # Every covariance grows by (c-1) n1 / (c (n1-1)) when the negatives are left out too.
+    ratio = (
+        every_case["variance_components"]["var_error"] / varying["variance_components"]["var_error"]
+    )
+    assert ratio == pytest.approx(113 * 45 / (114 * 44), rel=1e-12)
+    assert varying["readers"] == every_case["readers"]
+    assert main(asked) == 0
+    report = capsys.readouterr().out
+    assert "Jackknife (varying_cases): each of the 45 positive cases left out in turn" in report
+    assert main([*asked, "--jackknife", "all"]) == 0
+    assert (
+        "Jackknife (all_cases): each of the 114 cases left out in turn" in capsys.readouterr().out
+    )
