@@ -73,10 +73,17 @@ def readers_section() -> None:
             )
         everyone = list_readers(engine, study.id)
         readers = [r for r in everyone if r.kind == ReaderKind.PERSON]
-        if len(everyone) > len(readers):
+        visitors = sum(r.kind == ReaderKind.VISITOR for r in everyone)
+        machines = [r.alias for r in everyone if r.kind == ReaderKind.MACHINE]
+        if visitors:
             st.caption(
-                f"Besides these, {len(everyone) - len(readers)} anonymous visitor(s) read the "
-                "study with its public code."
+                f"Besides these, {visitors} anonymous visitor(s) read the study with its "
+                "public code."
+            )
+        if machines:
+            st.caption(
+                "Machine readers (imported scores, `python -m study add-machine`): "
+                + ", ".join(machines)
             )
         if not readers:
             st.info("No readers yet.")

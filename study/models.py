@@ -96,11 +96,13 @@ class QuestionKind(StrEnum):
 
 
 class ReaderKind(StrEnum):
-    """A person invited with a personal code, or an anonymous visitor of a study with a public
-    code (each sign-in with the public code makes one)."""
+    """A person invited with a personal code, an anonymous visitor of a study with a public
+    code (each sign-in with the public code makes one), or a machine whose per-case scores
+    were imported (study.machine_reader; it never signs in)."""
 
     PERSON = "person"
     VISITOR = "visitor"
+    MACHINE = "machine"
 
 
 class StudyAction(StrEnum):
@@ -337,6 +339,20 @@ class Answer(Base):
         UniqueConstraint("reader_id", "case_id", "question_id"),
         CheckConstraint("time_on_case_s >= 0", name="time_nonnegative"),
     )
+
+
+class MachineScore(Base):
+    """A machine reader's score of a case (higher: more likely synthetic), as imported; its
+    real/synthetic call at the import's threshold is stored as an answer like a person's."""
+
+    __tablename__ = "machine_scores"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reader_id: Mapped[int] = mapped_column(ForeignKey("readers.id", ondelete="CASCADE"), index=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    score: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (UniqueConstraint("reader_id", "case_id"),)
 
 
 class AnswerRevision(Base):

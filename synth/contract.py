@@ -680,6 +680,14 @@ class EvaluateRequest(Request):
         metadata=option(metavar="M3", help="manifest of the generator's training images"),
     )
     json: bool = field(default=False, metadata=option(help="print one JSON object"))
+    scores: Path | None = field(
+        default=None,
+        metadata=option(
+            metavar="CSV",
+            help="write each image's out-of-fold classifier score (probability synthetic) here, "
+            "for `python -m study add-machine`",
+        ),
+    )
     size: int = field(
         default=64, metadata=option(metavar="PX", help="common image size in pixels, at least 8")
     )

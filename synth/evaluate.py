@@ -23,9 +23,10 @@ square size with `study.imaging.render.fit_square`):
 
 from __future__ import annotations
 
+import csv
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,10 @@ class ImageSet:
     lesions: list[Lesion]
     patient_ids: list[str]
     groups: list[str]
+    # Which image each row is: its manifest path ("path#slice" for a slice of a volume) and
+    # the source digest the importer stores it under.
+    refs: list[str] = field(default_factory=list)
+    source_sha256s: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -85,6 +90,8 @@ class ImageSet:
             lesions=[self.lesions[i] for i in rows],
             patient_ids=[self.patient_ids[i] for i in rows],
             groups=[self.groups[i] for i in rows],
+            refs=[self.refs[i] for i in rows] if self.refs else [],
+            source_sha256s=[self.source_sha256s[i] for i in rows] if self.source_sha256s else [],
         )
 
 
@@ -122,6 +129,8 @@ class Evaluation:
     sequence_agreement_heldout_real: float | None
     n_real: int
     n_synthetic: int
+    # Each image's out-of-fold C2ST score: (manifest ref, origin, source sha256, score).
+    image_scores: tuple[tuple[str, str, str, float], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """The result as the `--json` object (memorisation keys null without training images)."""
@@ -188,6 +197,9 @@ def load_image_set(
     lesion_images = np.stack(
         [centre_crop(fit_square(s.canonical, lesion_size), lesion_field) for s in slices]
     ).astype(np.float32)
+    per_row: dict[int, int] = {}
+    for s in slices:
+        per_row[s.row.line] = per_row.get(s.row.line, 0) + 1
     return ImageSet(
         images=images,
         lesion_images=lesion_images,
@@ -195,6 +207,11 @@ def load_image_set(
         lesions=[s.lesion for s in slices],
         patient_ids=[s.row.patient_id for s in slices],
         groups=groups,
+        refs=[
+            str(s.row.path) if per_row[s.row.line] == 1 else f"{s.row.path}#{s.slice_index}"
+            for s in slices
+        ],
+        source_sha256s=[s.source_sha256 for s in slices],
     )
 
 
@@ -335,8 +352,9 @@ def c2st(
     epochs: int,
     seed: int,
     on_epoch: Callable[[], None] | None = None,
-) -> tuple[float, tuple[float, float]]:
-    """Out-of-fold AUC of a real-vs-synthetic CNN (synthetic positive) and its 95% DeLong CI.
+) -> tuple[float, tuple[float, float], np.ndarray]:
+    """Out-of-fold AUC of a real-vs-synthetic CNN (synthetic positive), its 95% DeLong CI, and
+    every image's out-of-fold score (probability synthetic; real images first, as given).
 
     Folds split groups, never images, so that no patient (or synthetic pair) is seen in
     training and scored in the same fold.
@@ -358,7 +376,7 @@ def c2st(
         )
         scores[test] = predict_probabilities(model, images[test])[:, 1]
     result = delong_auc(scores, labels == 1)
-    return result.auc, (result.low, result.high)
+    return result.auc, (result.low, result.high), scores
 
 
 def _standardised(images: np.ndarray) -> np.ndarray:
@@ -566,7 +584,21 @@ def evaluate(
     if progress:
         progress(0, total)
     memorised = memorisation(real, synthetic, train) if train is not None else None
-    auc, interval = c2st(real, synthetic, folds=folds, epochs=epochs, seed=seed, on_epoch=on_epoch)
+    auc, interval, scores = c2st(
+        real, synthetic, folds=folds, epochs=epochs, seed=seed, on_epoch=on_epoch
+    )
+    image_scores = tuple(
+        (ref, str(origin), sha, float(score))
+        for (ref, sha, origin), score in zip(
+            [(r, h, Origin.REAL) for r, h in zip(real.refs, real.source_sha256s, strict=True)]
+            + [
+                (r, h, Origin.SYNTHETIC)
+                for r, h in zip(synthetic.refs, synthetic.source_sha256s, strict=True)
+            ],
+            scores,
+            strict=True,
+        )
+    )
     lesion, sequence = conditioning_fidelity(
         real, synthetic, train, epochs=epochs, seed=seed, on_epoch=on_epoch
     )
@@ -582,7 +614,22 @@ def evaluate(
         sequence_agreement_heldout_real=sequence.heldout_real,
         n_real=len(real),
         n_synthetic=len(synthetic),
+        image_scores=image_scores,
     )
+
+
+SCORE_COLUMNS = ("case_ref", "origin", "source_sha256", "score")
+
+
+def write_image_scores(evaluation: Evaluation, path: Path) -> None:
+    """Each image's out-of-fold C2ST score as CSV (SCORE_COLUMNS): a machine reader's scores,
+    which `python -m study add-machine` imports into a study (matched by source_sha256)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(SCORE_COLUMNS)
+        for ref, origin, sha, score in evaluation.image_scores:
+            writer.writerow([ref, origin, sha, repr(score)])
 
 
 def format_table(evaluation: Evaluation) -> str:

@@ -29,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from synth.evaluate import evaluate, format_table
+    from synth.evaluate import evaluate, format_table, write_image_scores
     from synth.progress import Progress, make_progress
 
     request = request_from_args(EvaluateRequest, args)
@@ -57,5 +57,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if bar is not None:
         bar.finish()
+    if request.scores is not None:
+        write_image_scores(evaluation, request.scores)
     print(json.dumps(evaluation.to_json()) if request.json else format_table(evaluation))
     return 0

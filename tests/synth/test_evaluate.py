@@ -10,11 +10,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from study.imaging.canonical import write_canonical_png
 from study.imaging.manifest import load_manifest, write_manifest
 from study.imaging.types import Origin
+from study.stats.roc import delong_auc
 from synth.cli import main
 from synth.evaluate import (
     c2st,
@@ -102,7 +104,7 @@ def cohort(tmp_path_factory) -> dict[str, Path]:
 def test_c2st_is_near_chance_for_two_halves_of_one_cohort(cohort):
     real = load_image_set(cohort["real"], Origin.REAL, SIZE)
     same = load_image_set(cohort["same"], Origin.SYNTHETIC, SIZE)
-    auc, (low, high) = c2st(real, same, folds=3, epochs=4, seed=0)
+    auc, (low, high), _ = c2st(real, same, folds=3, epochs=4, seed=0)
     assert 0.25 < auc < 0.75
     assert low < 0.5 < high
 
@@ -110,7 +112,7 @@ def test_c2st_is_near_chance_for_two_halves_of_one_cohort(cohort):
 def test_c2st_tells_real_from_noise(cohort):
     real = load_image_set(cohort["real"], Origin.REAL, SIZE)
     noise = load_image_set(cohort["noise"], Origin.SYNTHETIC, SIZE)
-    auc, (low, high) = c2st(real, noise, folds=3, epochs=2, seed=0)
+    auc, (low, high), _ = c2st(real, noise, folds=3, epochs=2, seed=0)
     assert auc > 0.99
     assert low <= auc <= high
 
@@ -234,12 +236,15 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 FAST_JSON = ("--json", "--size", "16", "--folds", "2", "--epochs", "1")
 
 
-def test_cli_json_without_train_has_null_memorisation_keys(cohort):
+def test_cli_json_without_train_has_null_memorisation_keys(cohort, tmp_path):
+    scores = tmp_path / "scores" / "c2st.csv"
     result = run_cli(
         "--real",
         str(cohort["real"]),
         "--synthetic",
         str(cohort["same"]),
+        "--scores",
+        str(scores),
         *FAST_JSON,
     )
     assert result.returncode == 0, result.stderr
@@ -252,6 +257,21 @@ def test_cli_json_without_train_has_null_memorisation_keys(cohort):
     low, high = report["c2st_auc_ci"]
     assert 0 <= low <= report["c2st_auc"] <= high <= 1
     assert "evaluate" in result.stderr  # the progress bar
+    # Every image's out-of-fold score, named as the importer stores it: their AUC is the C2ST's.
+    table = pd.read_csv(scores)
+    assert list(table.columns) == ["case_ref", "origin", "source_sha256", "score"]
+    expected = [
+        (str(s.row.path), str(s.row.origin), s.source_sha256)
+        for manifest in (cohort["real"], cohort["same"])
+        for s in load_manifest(manifest)
+    ]
+    assert list(table[["case_ref", "origin", "source_sha256"]].itertuples(index=False)) == [
+        tuple(row) for row in expected
+    ]
+    synthetic = table["origin"] == "synthetic"
+    assert delong_auc(table["score"].to_numpy(), synthetic.to_numpy()).auc == pytest.approx(
+        report["c2st_auc"], abs=1e-12
+    )
 
 
 def test_cli_json_with_train_fills_memorisation_keys(cohort):
