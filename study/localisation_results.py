@@ -11,13 +11,16 @@ lesion but no known outline are scored for presence only and counted (`presence_
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 from scipy import stats
 from sqlalchemy import Engine
 
+from study.localisation_cases import case_marks_figure
 from study.localisation_study import LocalisationTables, localisation_tables
 from study.stats import StatsError
 from study.stats.froc import froc_data, froc_truth
@@ -50,6 +53,13 @@ class LocalisationResults:
     # Per origin and reader: the figures of merit of FOMS.
     per_reader: pd.DataFrame
     curves: pd.DataFrame
+    # A case's marks against its outlines (`study.localisation_cases`), by public id.
+    case_figure: Callable[[str], go.Figure] = field(repr=False)
+
+    @property
+    def cases(self) -> tuple[str, ...]:
+        """The cases scored: those with lesion truth and outlines, in study order."""
+        return tuple(self.tables.truth["case"])
 
 
 def _reader_interval(result: FrocResult, confidence: float = 0.95) -> tuple[list, list]:
@@ -136,4 +146,5 @@ def localisation_results(
         tuple(origins),
         pd.concat(per_reader, ignore_index=True) if per_reader else pd.DataFrame(),
         pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(),
+        lambda public_id: case_marks_figure(engine, public_id, tables.points, store=store),
     )

@@ -44,6 +44,17 @@ DEFAULT_TOLERANCE_MM = 5.0
 DEFAULT_TOLERANCE_PX = 5.0
 MARK_COLUMNS = ("treatment", "reader", "case", "kind", "lesion", "rating")
 TRUTH_COLUMNS = ("treatment", "case", "truth", "lesions", "weights")
+POINT_COLUMNS = [
+    "treatment",
+    "reader",
+    "case",
+    "viewport",
+    "row",
+    "col",
+    "kind",
+    "lesion",
+    "rating",
+]
 
 
 class LocalisationError(ValueError):
@@ -62,6 +73,9 @@ class LocalisationTables:
     # (reader, case) pairs answered: an FROC analysis needs every reader on every case.
     read: pd.DataFrame = field(repr=False)
     tolerance: dict[str, float] = field(default_factory=dict)
+    # Every scored mark where it was placed: treatment, reader, case, viewport, row, col,
+    # kind, lesion, rating (for showing marks against the outlines).
+    points: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
 
 
 def tolerances(settings: Mapping[str, Any] | None) -> dict[str, float]:
@@ -138,7 +152,7 @@ def localisation_tables(
         for alias, case_id, value in answers:
             by_case.setdefault(case_id, []).append((alias, value))
 
-        marks_rows, truth_rows, read_rows = [], [], []
+        marks_rows, truth_rows, read_rows, points = [], [], [], []
         presence_only, no_truth = [], []
         for case in cases:
             if case.lesion is None:
@@ -164,6 +178,19 @@ def localisation_tables(
                 read_rows.append({"treatment": treatment, "reader": alias, "case": case.public_id})
                 marks = load_marks(value, scale=len(question.options))
                 for scored in score_marks(marks, truth, tolerance=tolerance):
+                    points.append(
+                        {
+                            "treatment": treatment,
+                            "reader": alias,
+                            "case": case.public_id,
+                            "viewport": scored.mark.viewport,
+                            "row": scored.mark.row,
+                            "col": scored.mark.col,
+                            "kind": scored.kind.value,
+                            "lesion": scored.lesion,
+                            "rating": scored.mark.rating,
+                        }
+                    )
                     marks_rows.append(
                         {
                             "treatment": treatment,
@@ -184,4 +211,5 @@ def localisation_tables(
             no_truth=tuple(no_truth),
             read=pd.DataFrame(read_rows, columns=["treatment", "reader", "case"]),
             tolerance=limits,
+            points=pd.DataFrame(points, columns=POINT_COLUMNS),
         )

@@ -6,7 +6,16 @@ from __future__ import annotations
 
 from study.localisation_plots import curve_figure
 from study.localisation_results import LocalisationResults, OriginResult
-from study.report.blocks import Block, Figure, FigureRow, Heading, Note, Paragraph, table
+from study.report.blocks import (
+    Block,
+    Choice,
+    Figure,
+    FigureRow,
+    Heading,
+    Note,
+    Paragraph,
+    table,
+)
 
 
 def _scored_text(results: LocalisationResults) -> str:
@@ -85,4 +94,13 @@ def localisation_blocks(results: LocalisationResults | None) -> tuple[Block, ...
         return (*blocks, Note("No case with lesion truth and known outlines was read."))
     for origin in results.origins:
         blocks += _origin_blocks(results, origin)
+    blocks += [
+        Heading("Marks on a case", minor=True),
+        Choice(
+            "Case",
+            "froc-case",
+            results.cases,
+            lambda case: (Figure(f"froc-case-{case}", results.case_figure(case)),),
+        ),
+    ]
     return tuple(blocks)

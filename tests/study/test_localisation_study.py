@@ -202,9 +202,30 @@ def test_the_report_section_names_the_scoring_and_shows_the_readers(engine, mark
     simulate_answers(engine, study_id, seed=4)
     blocks = localisation_blocks(localisation_results(engine, study_id, store=store))
     kinds = [type(block).__name__ for block in blocks]
-    assert kinds == ["Paragraph", "Heading", "Paragraph", "Table", "FigureRow"]
+    assert kinds == [
+        "Paragraph",
+        "Heading",
+        "Paragraph",
+        "Table",
+        "FigureRow",
+        "Heading",
+        "Choice",
+    ]
     assert "within 5 mm of a lesion (within 1 pixels" in blocks[0].text
     assert "4 case(s) read by all 2 reader(s) (2 with 3 lesion(s))" in blocks[2].text
     assert blocks[3].columns[:4] == ("reader", "wAFROC", "AFROC", "inferred ROC AUC")
     assert [figure.key for figure in blocks[4].figures] == ["wAFROC-real", "FROC-real"]
     assert localisation_blocks(None) == ()
+    # The case with two lesions: the image, both outlines, and the readers' marks.
+    choice = blocks[6]
+    assert len(choice.options) == 4
+    tables = localisation_results(engine, study_id, store=store).tables
+    two = tables.truth.loc[tables.truth["lesions"] == 2, "case"].item()
+    (figure,) = choice.show(two)
+    names = [trace.name for trace in figure.figure.data]
+    assert names[:3] == [None, "lesion 1", "lesion 2"]
+    marks = tables.points[tables.points["case"] == two]
+    shown = sum(
+        len(trace.x) for trace in figure.figure.data if (trace.name or "").endswith("marks")
+    )
+    assert shown == len(marks) > 0
