@@ -1,4 +1,5 @@
-"""Coordinator: each reader's progress in a study; opening and closing it."""
+"""Coordinator: each reader's progress in a study, how precise its accuracy is so far
+against the study's target half-width; opening and closing it."""
 
 import pandas as pd
 import streamlit as st
@@ -8,6 +9,7 @@ from study.design import list_studies, open_study
 from study.imaging.errors import VTTError
 from study.models import StudyStatus
 from study.reading import study_progress
+from study.sequential import accuracy_precision
 
 ui.require(ui.Role.COORDINATOR)
 engine = ui.engine()
@@ -46,6 +48,39 @@ if study is not None:
         )
     else:
         st.info("No readers yet: add them on the Readers page.")
+    st.subheader("Accuracy interval so far")
+    precision = accuracy_precision(engine, study.id)
+    if precision.target is None:
+        st.caption(
+            "Half-widths of the 95% accuracy intervals of the real-or-synthetic calls. This "
+            "study has no target half-width (it is set when a study is built)."
+        )
+    else:
+        st.caption(
+            f"Target: a 95% interval of ±{precision.target:.3f} for every reader and for the "
+            "readers' mean. Readers: exact (Clopper-Pearson) intervals; their mean: "
+            "Obuchowski-Rockette, random readers and cases."
+        )
+    if precision.table.empty:
+        st.info("No real-or-synthetic or 2AFC answers yet.")
+    else:
+        if precision.target is not None:
+            st.metric(
+                "Target half-width",
+                f"±{precision.target:.3f}",
+                "reached" if precision.reached else "not reached yet",
+                delta_color="normal" if precision.reached else "off",
+            )
+        st.dataframe(
+            precision.table,
+            column_config={
+                "accuracy": st.column_config.NumberColumn(format="%.3f"),
+                "half-width": st.column_config.NumberColumn(format="±%.3f"),
+            },
+            hide_index=True,
+        )
+    for note in precision.notes:
+        st.caption(note)
     try:
         if study.status == StudyStatus.DRAFT and st.button("Open the study", type="primary"):
             open_study(engine, study.id, actor="coordinator")

@@ -31,6 +31,7 @@ from study.imaging.errors import VTTError
 from study.imaging.types import Origin, Sequence
 from study.models import CaseKind, Feedback, QuestionKind, StudyStatus
 from study.questions import TEMPLATES, QuestionSpec
+from study.sizing import METRIC_TITLES, finished_studies, power_curve_figure, size_study
 
 ui.require(ui.Role.COORDINATOR)
 engine = ui.engine()
@@ -103,6 +104,23 @@ def build_form() -> None:
         allow_revisit = st.checkbox(
             "Readers may go back and change answers", key="new-revisit", help=REVISIT_HELP
         )
+        margin_col, target_col = st.columns(2)
+        margin = margin_col.number_input(
+            "Equivalence margin (accuracy within 0.5 ± margin: indistinguishable)",
+            min_value=0.01,
+            max_value=0.49,
+            value=0.10,
+            step=0.01,
+            key="new-margin",
+        )
+        target = target_col.number_input(
+            "Target half-width of the 95% accuracy interval (0: none)",
+            min_value=0.0,
+            max_value=0.49,
+            value=0.0,
+            step=0.01,
+            key="new-target",
+        )
         submitted = st.form_submit_button("Build study", type="primary")
     if not submitted:
         return
@@ -130,6 +148,8 @@ def build_form() -> None:
         feedback=feedback,
         practice_cases=int(practice),
         repeated_cases=int(repeats),
+        equivalence_margin=float(margin),
+        target_halfwidth=float(target) or None,
     )
     try:
         create_study(engine, plan)
@@ -288,10 +308,52 @@ def study_details() -> None:
         st.error(str(error))
 
 
+def pilot_sizing() -> None:
+    """Readers and cases for a new study, sized from a finished one (study.sizing)."""
+    with st.expander("Size from a pilot"):
+        pilots = finished_studies(engine)
+        if not pilots:
+            st.caption("A closed study with two or more readers can serve as the pilot.")
+            return
+        pilot_col, metric_col, effect_col, power_col = st.columns(4)
+        pilot = pilot_col.selectbox(
+            "Pilot study",
+            pilots,
+            index=None,
+            format_func=lambda s: s.name,
+            placeholder="a closed study",
+            key="size-pilot",
+        )
+        metric = metric_col.selectbox(
+            "Figure of merit", list(METRIC_TITLES), format_func=METRIC_TITLES.get, key="size-metric"
+        )
+        effect = effect_col.number_input(
+            "Above chance by",
+            0.01,
+            0.5,
+            0.10,
+            step=0.01,
+            key="size-effect",
+            help="The effect to detect: the readers' accuracy (or AUC) minus chance, 0.5.",
+        )
+        power = power_col.number_input("Power", 0.5, 0.99, 0.80, step=0.05, key="size-power")
+        if pilot is None:
+            return
+        try:
+            sizing = size_study(engine, pilot.id, metric, effect=effect, power=power)
+        except VTTError as error:
+            st.error(str(error))
+            return
+        st.write(sizing.summary)
+        st.dataframe(sizing.table, hide_index=True)
+        st.plotly_chart(power_curve_figure(sizing), key="size-curve")
+
+
 studies_tab, new_tab, pool_tab = st.tabs(["Studies", "Build a study", "Asset pool"])
 with studies_tab:
     study_details()
 with new_tab:
+    pilot_sizing()
     build_form()
 with pool_tab:
     st.dataframe(pool_counts(engine, PoolFilter()), hide_index=True)

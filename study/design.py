@@ -50,6 +50,8 @@ from study.questions import (
 )
 from study.reading import create_assignments
 from study.simulate import is_simulated
+from study.stats import StatsError
+from study.stats.equivalence import DEFAULT_MARGIN, check_margin
 from study.stats.proportions import ci_halfwidth, sample_size_accuracy
 
 
@@ -144,6 +146,53 @@ class StudyPlan:
     practice_cases: int = 0
     repeated_cases: int = 0
     settings: dict[str, Any] = field(default_factory=dict)
+    equivalence_margin: float = DEFAULT_MARGIN
+    target_halfwidth: float | None = None
+
+
+# --- the analysis settings of a study ---------------------------------------------------------
+
+MARGIN_SETTING = "equivalence_margin"
+TARGET_SETTING = "target_halfwidth"
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """How a study's answers are judged, fixed when it is built (before any reading):
+
+    - equivalence_margin: accuracy within 0.5 +- this margin counts as "indistinguishable"
+      (the TOST of `study.stats.equivalence`), default 0.10;
+    - target_halfwidth: the half-width of the 95% accuracy interval at which the Progress
+      page says that enough cases were read, per reader and for the readers' mean; None
+      (the default) sets no target.
+    """
+
+    equivalence_margin: float = DEFAULT_MARGIN
+    target_halfwidth: float | None = None
+
+
+def check_analysis_settings(margin: float, target_halfwidth: float | None) -> None:
+    """`DesignError` unless 0 < margin < 0.5 and the target, if any, lies in (0, 0.5)."""
+    try:
+        check_margin(margin)
+    except StatsError as error:
+        raise DesignError(str(error)) from error
+    if target_halfwidth is not None and not 0 < target_halfwidth < 0.5:
+        raise DesignError(
+            f"the target half-width of the accuracy interval must lie strictly between 0 and "
+            f"0.5, not {target_halfwidth}"
+        )
+
+
+def analysis_settings(settings: dict[str, Any] | None) -> AnalysisSettings:
+    """A study's analysis settings from its settings column (defaults for studies built
+    before the settings existed)."""
+    settings = settings or {}
+    target = settings.get(TARGET_SETTING)
+    return AnalysisSettings(
+        equivalence_margin=float(settings.get(MARGIN_SETTING, DEFAULT_MARGIN)),
+        target_halfwidth=None if target is None else float(target),
+    )
 
 
 def seed_protocol_plan(name: str = "Seed protocol", *, seed: int = 0, cases: int = 32) -> StudyPlan:
@@ -441,6 +490,8 @@ def _plan_settings(plan: StudyPlan) -> dict[str, Any]:
         "pool": pool,
         "practice_cases": plan.practice_cases,
         "repeated_cases": plan.repeated_cases,
+        MARGIN_SETTING: plan.equivalence_margin,
+        TARGET_SETTING: plan.target_halfwidth,
     }
 
 
@@ -485,6 +536,7 @@ def create_study(engine: Engine, plan: StudyPlan) -> int:
         raise DesignError("a study needs at least one block with cases")
     if plan.practice_cases < 0 or plan.repeated_cases < 0:
         raise DesignError("practice and repeated cases cannot be negative")
+    check_analysis_settings(plan.equivalence_margin, plan.target_halfwidth)
     rng = random.Random(f"{plan.seed}:build")
     with transaction(engine) as session:
         if session.scalar(select(Study.id).where(Study.name == plan.name.strip())) is not None:

@@ -150,7 +150,12 @@ def roc_curves(scores: pd.DataFrame, auc: pd.DataFrame) -> go.Figure:
         label = str(reader)
         if reader in by_reader.index:
             r = by_reader.loc[reader]
-            label += f": AUC {r['auc']:.3f} ({r['auc_low']:.3f}-{r['auc_high']:.3f})"
+            interval = (
+                "no interval"
+                if pd.isna(r["auc_low"])
+                else f"{r['auc_low']:.3f}-{r['auc_high']:.3f}"
+            )
+            label += f": AUC {r['auc']:.3f} ({interval})"
         figure.add_trace(
             go.Scatter(
                 x=points["fpr"],

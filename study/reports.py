@@ -36,10 +36,14 @@ from study.design import (
     read_questions,
 )
 from study.imaging.errors import VTTError
-from study.models import Case, Reader, ReaderKind, Study, StudyAction
+from study.models import Case, QuestionKind, Reader, ReaderKind, Study, StudyAction
+from study.questions import answer_values
 from study.simulate import is_simulated
 from study.stats import StatsError
 from study.stats.agreement import group_agreement, intra_reader_agreement, pairwise_agreement
+from study.stats.calibration import DEFAULT_LEVELS, calibration_tables
+from study.stats.crossing import CrossedBlock, crossed_block
+from study.stats.equivalence import DEFAULT_MARGIN, MEAN_OF_READERS, equivalence_table
 from study.stats.likert import likert_distribution, likert_real_vs_synthetic, likert_summary
 from study.stats.mrmc import MrmcResult, mrmc_data, obuchowski_rockette
 from study.stats.roc import auc_table, mrmc_long_frame, ordinal_scores
@@ -325,8 +329,7 @@ class MrmcSummary:
     ddf) and its t test against 0.5."""
 
     result: MrmcResult
-    cases_used: int
-    cases_left_out: int
+    block: CrossedBlock
     fom: float
     se: float
     df: float
@@ -336,10 +339,15 @@ class MrmcSummary:
     p_vs_chance: float
     table: pd.DataFrame = field(repr=False)
 
+    @property
+    def cases_used(self) -> int:
+        return len(self.block.cases)
+
 
 def mrmc_summary(tidy: pd.DataFrame, *, confidence: float = 0.95) -> MrmcSummary:
-    """The OR analysis of the cases that every reader rated (an OR analysis needs a fully
-    crossed design: cases some readers skipped are left out and counted).
+    """The OR analysis of the fully crossed block of readers and cases (an OR analysis needs
+    every reader to have rated every case): the readers who rated every case, or the largest
+    block when fewer than two did (`study.stats.crossing`); `block` names what was left out.
 
     Raises `StatsError` with fewer than two readers or without confidence ratings.
     """
@@ -349,16 +357,9 @@ def mrmc_summary(tidy: pd.DataFrame, *, confidence: float = 0.95) -> MrmcSummary
         raise StatsError(
             f"an MRMC analysis needs at least two readers with confidence ratings, not {readers}"
         )
-    per_case = long.groupby("case")["reader"].nunique()
-    complete = per_case.index[per_case == readers]
-    if len(complete) == 0:
-        raise StatsError(
-            f"no case was rated with confidence by all {readers} readers; an MRMC analysis "
-            "needs cases that every reader read"
-        )
-    result = obuchowski_rockette(
-        mrmc_data(long[long["case"].isin(complete)]), "auc", confidence=confidence
-    )
+    block = crossed_block(long)
+    kept = long["reader"].isin(block.readers) & long["case"].isin(block.cases)
+    result = obuchowski_rockette(mrmc_data(long[kept]), "auc", confidence=confidence)
     estimate = result.rrrc.treatments[result.treatments[0]]
     t = (estimate.fom - 0.5) / estimate.se if estimate.se > 0 else math.nan
     if math.isnan(t) or math.isnan(estimate.df):
@@ -388,8 +389,7 @@ def mrmc_summary(tidy: pd.DataFrame, *, confidence: float = 0.95) -> MrmcSummary
     table = pd.DataFrame(rows, columns=[*columns, "t_vs_0.5", "p_vs_0.5"])
     return MrmcSummary(
         result=result,
-        cases_used=len(complete),
-        cases_left_out=int(long["case"].nunique() - len(complete)),
+        block=block,
         fom=estimate.fom,
         se=estimate.se,
         df=estimate.df,
@@ -401,19 +401,34 @@ def mrmc_summary(tidy: pd.DataFrame, *, confidence: float = 0.95) -> MrmcSummary
     )
 
 
-def _agreement_tables(tidy: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def question_scale(questions: Sequence[QuestionInfo], kind: str) -> list[str] | None:
+    """The stored answer values of the questions of `kind`, in scale order (the longest
+    scale's when several questions of that kind differ); None when no question is of it."""
+    scales = [
+        answer_values(QuestionKind(kind), q.spec.options)
+        for q in questions
+        if q.spec.kind.value == kind
+    ]
+    return max(scales, key=len) if scales else None
+
+
+def _agreement_tables(
+    tidy: pd.DataFrame, questions: Sequence[QuestionInfo] = ()
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Pairwise Cohen, Fleiss and intra-reader agreement for every question kind answered
-    (weighted linearly for ordinal ratings)."""
+    (weighted linearly for ordinal ratings, on the question's whole scale when `questions`
+    give it)."""
     pairs, groups, intra = [], [], []
     for kind, rows in tidy.groupby("question_kind", sort=True):
         if kind not in AGREEMENT_KINDS:
             continue
         weights = "linear" if kind in ORDINAL_KINDS else None
-        pairs.append(pairwise_agreement(rows, str(kind), weights=weights))
+        labels = question_scale(questions, str(kind))
+        pairs.append(pairwise_agreement(rows, str(kind), weights=weights, labels=labels))
         # Without a case that every reader answered there is no Fleiss kappa for this kind.
         with contextlib.suppress(StatsError):
             groups.append(pd.DataFrame([group_agreement(rows, str(kind))]))
-        repeated = intra_reader_agreement(rows, str(kind), weights=weights)
+        repeated = intra_reader_agreement(rows, str(kind), weights=weights, labels=labels)
         intra.append(repeated[repeated["n"] > 0])
     group_columns = ["question_kind", "n_readers", "n_cases", "percent_agreement", "fleiss_kappa"]
 
@@ -443,6 +458,9 @@ class ResultTables:
     answers: int
     readers: tuple[str, ...]
     per_reader: pd.DataFrame
+    equivalence: pd.DataFrame
+    equivalence_notes: dict[str, str]
+    margin: float
     subgroups: dict[str, pd.DataFrame]
     seed: pd.DataFrame
     seed_layout: pd.DataFrame
@@ -450,6 +468,8 @@ class ResultTables:
     scores: pd.DataFrame
     auc: pd.DataFrame
     mrmc: MrmcSummary | None
+    calibration: pd.DataFrame
+    reliability: pd.DataFrame
     agreement_pairs: pd.DataFrame
     agreement_groups: pd.DataFrame
     agreement_intra: pd.DataFrame
@@ -462,6 +482,22 @@ class ResultTables:
     def has_seed_cells(self) -> bool:
         """Whether any cell of the seed study's Table 4.3 has readings."""
         return bool(len(self.seed)) and bool((self.seed["n"] > 0).any())
+
+    def auc_gaps(self) -> str:
+        """The readers whose AUC has no DeLong interval, and why, in words ('' if none)."""
+        if self.auc.empty:
+            return ""
+        short = self.auc[(self.auc["n_positive"] < 2) | (self.auc["n_negative"] < 2)]
+        if short.empty:
+            return ""
+        named = ", ".join(
+            f"{row.reader} ({row.n_positive} synthetic, {row.n_negative} real)"
+            for row in short.itertuples()
+        )
+        return (
+            f"No interval for {named}: DeLong's variance needs at least two synthetic and two "
+            "real images rated with confidence."
+        )
 
 
 def _likert_test(tidy: pd.DataFrame) -> pd.DataFrame:
@@ -486,16 +522,25 @@ def _attempt(name: str, notes: dict[str, str], compute: Callable[[], pd.DataFram
         return pd.DataFrame()
 
 
+def _confidence_levels(questions: Sequence[QuestionInfo]) -> int:
+    """The number of levels of the study's confidence scale (`DEFAULT_LEVELS` without one)."""
+    scale = question_scale(questions, QuestionKind.CONFIDENCE.value)
+    return len(scale) if scale else DEFAULT_LEVELS
+
+
 def build_report(
     tidy: pd.DataFrame,
     *,
     filters: Filters = Filters(),
     seed: int = 0,
     confidence: float = 0.95,
+    margin: float = DEFAULT_MARGIN,
+    questions: Sequence[QuestionInfo] = (),
 ) -> ResultTables:
     """Every results table of `tidy` (already filtered by `filters`, which the report names).
 
-    `seed` seeds the bootstrap of the Likert means.
+    `seed` seeds the bootstrap of the Likert means; `margin` is the study's equivalence
+    margin; `questions` give the scales of ordinal questions (weighted kappa, calibration).
     """
     notes: dict[str, str] = {}
     tidy = tidy.assign(presentation=presentation(tidy))
@@ -503,6 +548,9 @@ def build_report(
     per_reader = per_reader_table(binary, confidence=confidence)
     if per_reader.empty:
         notes["per_reader"] = "no answered real/synthetic, lesion or 2AFC question"
+    equivalence = equivalence_table(binary, margin=margin, confidence=confidence)
+    if equivalence.table.empty:
+        notes["equivalence"] = "no real/synthetic or 2AFC question was answered"
     subgroups = {
         name: metrics_table(binary, by=["question_kind", *keys], confidence=confidence)
         for name, keys in SUBGROUPS
@@ -527,8 +575,19 @@ def build_report(
             notes["mrmc"] = str(error)
     else:
         notes["mrmc"] = notes["roc"]
+    calibration = reliability = pd.DataFrame()
+    if not scores.empty:
+        try:
+            tables = calibration_tables(
+                scores, levels=_confidence_levels(questions), interval=confidence
+            )
+            calibration, reliability = tables.summary, tables.bins
+        except StatsError as error:
+            notes["calibration"] = str(error)
+    else:
+        notes["calibration"] = notes["roc"]
     try:
-        pairs, groups, intra = _agreement_tables(tidy)
+        pairs, groups, intra = _agreement_tables(tidy, questions)
     except StatsError as error:
         notes["agreement"] = str(error)
         pairs = groups = intra = pd.DataFrame()
@@ -550,6 +609,10 @@ def build_report(
         answers=int((~tidy["practice"].astype(bool)).sum()),
         readers=tuple(sorted(tidy["reader"].dropna().astype(str).unique())),
         per_reader=per_reader,
+        equivalence=equivalence.table,
+        # Per question kind: why the readers' mean is missing, or what it left out.
+        equivalence_notes={**equivalence.left_out, **equivalence.notes},
+        margin=margin,
         subgroups=subgroups,
         seed=seed_cells,
         seed_layout=seed_table_layout(seed_cells) if len(seed_cells) else pd.DataFrame(),
@@ -557,6 +620,8 @@ def build_report(
         scores=scores,
         auc=auc,
         mrmc=mrmc,
+        calibration=calibration,
+        reliability=reliability,
         agreement_pairs=pairs,
         agreement_groups=groups,
         agreement_intra=intra,
@@ -572,12 +637,15 @@ def report_tables(report: ResultTables) -> dict[str, pd.DataFrame]:
     """The report's tables by export name (empty ones left out), in reading order."""
     tables = {
         "per_reader": report.per_reader,
+        "equivalence": report.equivalence,
         **report.subgroups,
         "seed_table_4_3": report.seed_layout,
         "seed_table_cells": report.seed,
         "lesion_real_vs_synthetic": report.lesion_by_origin,
         "auc_per_reader": report.auc,
         "mrmc_auc": report.mrmc.table if report.mrmc else pd.DataFrame(),
+        "calibration": report.calibration,
+        "reliability_bins": report.reliability,
         "agreement_pairs": report.agreement_pairs,
         "agreement_fleiss": report.agreement_groups,
         "agreement_intra_reader": report.agreement_intra,
@@ -643,6 +711,31 @@ def compact_metrics(table: pd.DataFrame) -> pd.DataFrame:
     out["d'"] = table["d_prime"].round(3) + 0.0
     out["c"] = table["criterion_c"].round(3) + 0.0
     return out.rename(columns={"question_kind": "question"})
+
+
+def _range(low: float, high: float) -> str:
+    if pd.isna(low) or pd.isna(high):
+        return "n/a"
+    return f"{low:.3f}-{high:.3f}"
+
+
+def compact_equivalence(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows of an equivalence table (`study.stats.equivalence.equivalence_table`) for
+    reading: reader, n (cases), accuracy, its 90% and 95% intervals, the TOST p-value and the
+    conclusion in words."""
+    return pd.DataFrame(
+        {
+            "reader": table["reader"].astype(str),
+            "n": table["n"].astype(int),
+            "accuracy": table["accuracy"].round(3) + 0.0,
+            "90% CI (TOST)": [
+                _range(lo, hi) for lo, hi in zip(table["tost_low"], table["tost_high"], strict=True)
+            ],
+            "p (TOST)": table["p_tost"].map(p_text),
+            "95% CI": [_range(lo, hi) for lo, hi in zip(table["low"], table["high"], strict=True)],
+            "conclusion": table["conclusion"],
+        }
+    ).reset_index(drop=True)
 
 
 RATE_COLUMNS: tuple[str, ...] = ("sensitivity", "specificity", "PPV", "NPV")
@@ -773,6 +866,19 @@ _ANALYSES: tuple[tuple[Callable[[ResultTables], bool], str], ...] = (
         "the 1/(2N) correction for rates of 0 and 1.",
     ),
     (
+        lambda r: not r.equivalence.empty,
+        "Equivalence with chance: two one-sided tests (TOST; Schuirmann 1987) of each reader's "
+        "real/synthetic accuracy against 0.5 plus or minus the study's margin at alpha 0.05, "
+        "exact binomial (Clopper-Pearson): indistinguishable within the margin when the 90% "
+        "interval lies inside 0.5 plus or minus the margin, distinguishable when the 95% "
+        "interval excludes 0.5, inconclusive otherwise.",
+    ),
+    (
+        lambda r: bool((r.equivalence["reader"] == MEAN_OF_READERS).any()),
+        "The readers' mean accuracy was judged the same way, with its Obuchowski-Rockette "
+        "interval (random readers and cases, Hillis df) on the readers who read every case.",
+    ),
+    (
         lambda r: not (r.agreement_pairs.empty and r.agreement_groups.empty),
         "Agreement: Cohen's kappa for every pair of readers (linearly weighted for ordinal "
         "ratings) and Fleiss' kappa.",
@@ -796,7 +902,15 @@ _ANALYSES: tuple[tuple[Callable[[ResultTables], bool], str], ...] = (
         lambda r: r.mrmc is not None,
         "Multi-reader multi-case: the Obuchowski-Rockette method with jackknife covariances and "
         "Hillis denominator degrees of freedom (random readers and cases), the readers' mean AUC "
-        "with its single-treatment interval and a t test against 0.5.",
+        "with its single-treatment interval and a t test against 0.5, on the readers who rated "
+        "every case (the largest fully crossed block when fewer than two did).",
+    ),
+    (
+        lambda r: not r.calibration.empty,
+        "Calibration of confidence: each confidence level stated a probability of being right "
+        "(from 0.5 for the lowest level, guessing, to 1 for the highest, linearly), compared "
+        "with the calls' correctness by the Brier score, the expected calibration error with one "
+        "bin per confidence level, and reliability diagrams.",
     ),
     (
         lambda r: not r.lesion_by_origin.empty,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from study.design import analysis_settings
 from study.report.data import StudyData
 from study.reports import Filters, ResultTables, StudyContext, apply_filters, build_report
 
@@ -70,9 +71,14 @@ class StudyReport:
 
 def study_report(data: StudyData, filters: Filters | None = None) -> StudyReport:
     """The report of the answers of `data` that `filters` keeps (all of them without), every
-    table computed once, the Likert bootstrap seeded with the study's seed."""
+    table computed once, the Likert bootstrap seeded with the study's seed, equivalence judged
+    with the study's margin and ordinal questions on their whole scales."""
     filters = filters or Filters()
     tables = build_report(
-        apply_filters(data.answers, filters), filters=filters, seed=data.context.seed
+        apply_filters(data.answers, filters),
+        filters=filters,
+        seed=data.context.seed,
+        margin=analysis_settings(data.context.settings).equivalence_margin,
+        questions=data.context.questions,
     )
     return StudyReport(context=data.context, tables=tables, notices=study_notices(data))

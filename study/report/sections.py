@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from study import plots
+from study.report import figures
 from study.report.blocks import (
     Block,
     Caption,
@@ -27,11 +28,21 @@ from study.report.blocks import (
     table,
 )
 from study.report.model import StudyReport
-from study.reports import SUBGROUP_TITLES, MrmcSummary, methods_text, metrics_parts, p_text
+from study.reports import (
+    KIND_TITLES,
+    SUBGROUP_TITLES,
+    MrmcSummary,
+    compact_equivalence,
+    methods_text,
+    metrics_parts,
+    p_text,
+)
+from study.stats.equivalence import MEAN_OF_READERS
 from study.stats.tables import POOLED
 
 FOOL_RATE_ROWS_SHOWN = 20
 AGREEMENT_PAIRS_SHOWN = 200
+RELIABILITY_ROWS_SHOWN = 60
 
 
 @dataclass(frozen=True)
@@ -90,6 +101,42 @@ def _accuracy(report: StudyReport) -> tuple[Block, ...]:
     )
 
 
+def _equivalence(report: StudyReport) -> tuple[Block, ...]:
+    equivalence, margin = report.tables.equivalence, report.tables.margin
+    if equivalence.empty:
+        return ()
+    blocks: list[Block] = [
+        Caption(
+            f"Two one-sided tests (TOST) of accuracy against 0.5 ± {margin:.2f} (the study's "
+            f"margin) at alpha 0.05: indistinguishable within ±{margin:.2f} when the 90% "
+            f"interval lies inside [{0.5 - margin:.2f}, {0.5 + margin:.2f}]; distinguishable "
+            "when the 95% interval excludes 0.5; inconclusive otherwise. Readers: exact "
+            "binomial (Clopper-Pearson); their mean: Obuchowski-Rockette, random readers and "
+            "cases."
+        )
+    ]
+    for kind in equivalence["question_kind"].unique():
+        rows = equivalence[equivalence["question_kind"] == kind]
+        blocks.append(Heading(KIND_TITLES.get(kind, kind), minor=True))
+        mean = rows[rows["reader"] == MEAN_OF_READERS]
+        if not mean.empty:
+            row = mean.iloc[0]
+            blocks.append(
+                Metrics(
+                    (
+                        (f"Mean accuracy of {row['readers']} readers", f"{row['accuracy']:.3f}"),
+                        ("90% CI (OR)", f"{row['tost_low']:.3f} to {row['tost_high']:.3f}"),
+                        ("Conclusion", str(row["conclusion"])),
+                    )
+                )
+            )
+        blocks.append(table(compact_equivalence(rows)))
+        if note := report.tables.equivalence_notes.get(kind):
+            blocks.append(Caption(f"Readers' mean: {note}."))
+        blocks.append(Figure(f"equivalence-{kind}", figures.equivalence_forest(equivalence, kind)))
+    return tuple(blocks)
+
+
 def _subgroups(report: StudyReport) -> tuple[Block, ...]:
     blocks: list[Block] = []
     for name, metrics in report.tables.subgroups.items():
@@ -99,7 +146,7 @@ def _subgroups(report: StudyReport) -> tuple[Block, ...]:
 
 
 def _mrmc(mrmc: MrmcSummary) -> tuple[Block, ...]:
-    left_out = f" ({mrmc.cases_left_out} left out)" if mrmc.cases_left_out else ""
+    left_out = f"; {mrmc.block.describe()}" if mrmc.block.describe() else ""
     return (
         Metrics(
             (
@@ -110,7 +157,7 @@ def _mrmc(mrmc: MrmcSummary) -> tuple[Block, ...]:
         ),
         Caption(
             f"SE {mrmc.se:.3f}, df {mrmc.df:.1f}, t = {mrmc.t:.2f}; {mrmc.cases_used} cases "
-            f"read by every reader{left_out}."
+            f"read by each of the {len(mrmc.block.readers)} readers kept{left_out}."
         ),
         table(mrmc.table),
     )
@@ -124,8 +171,10 @@ def _roc(report: StudyReport) -> tuple[Block, ...]:
     if tables.auc.empty:
         blocks.append(Note(tables.notes.get("roc", "No confidence ratings.")))
     else:
+        blocks.append(table(tables.auc))
+        if gaps := tables.auc_gaps():
+            blocks.append(Caption(gaps))
         blocks += [
-            table(tables.auc),
             Figure("roc", plots.roc_curves(tables.scores, tables.auc)),
             Figure("auc-forest", plots.auc_forest(tables.auc, tables.mrmc)),
         ]
@@ -135,6 +184,25 @@ def _roc(report: StudyReport) -> tuple[Block, ...]:
     else:
         blocks += _mrmc(tables.mrmc)
     return tuple(blocks)
+
+
+def _calibration(report: StudyReport) -> tuple[Block, ...]:
+    tables = report.tables
+    if tables.calibration.empty:
+        return ()
+    return (
+        Caption(
+            "Each confidence level states a probability of being right: 0.5 for the lowest "
+            "(guessing), 1 for the highest (certain), linearly in between. Brier score: mean "
+            "squared difference from being right (1) or wrong (0); ECE: expected calibration "
+            "error, one bin per confidence level; overconfidence: mean stated probability "
+            "minus accuracy."
+        ),
+        table(tables.calibration),
+        Figure("reliability", figures.reliability_diagram(tables.reliability)),
+        Heading("Each confidence level", minor=True),
+        table(tables.reliability, shown=RELIABILITY_ROWS_SHOWN),
+    )
 
 
 def _agreement(report: StudyReport) -> tuple[Block, ...]:
@@ -211,8 +279,18 @@ def _methods(report: StudyReport) -> tuple[Block, ...]:
 
 SECTIONS: tuple[Section, ...] = (
     Section("accuracy", "Accuracy", _accuracy, "No readings.", note="per_reader"),
+    Section(
+        "equivalence",
+        "Indistinguishable?",
+        _equivalence,
+        "No real/synthetic or 2AFC question was answered.",
+        note="equivalence",
+    ),
     Section("subgroups", "Subgroups", _subgroups, "No readings.", note="per_reader"),
     Section("roc", "ROC and MRMC", _roc, "No confidence ratings.", note="roc"),
+    Section(
+        "calibration", "Calibration", _calibration, "No confidence ratings.", note="calibration"
+    ),
     Section("agreement", "Agreement", _agreement, "Not available.", note="agreement"),
     Section("realism", "Realism", _realism, "No realism ratings.", note="likert"),
     Section("lesions", "Lesions: real vs synthetic", _lesions, "No lesion question was answered."),

@@ -13,8 +13,13 @@ One concept per module:
 - `roc`: ordinal score from a real/synthetic call and its confidence, empirical AUC, DeLong
   variance, ROC curve points.
 - `mrmc`: Obuchowski-Rockette multi-reader multi-case analysis with jackknife covariances.
+- `crossing`: the fully crossed block of readers and cases of an incomplete design.
+- `equivalence`: TOST of accuracy against 0.5 +- a margin, per reader and for their mean.
+- `calibration`: Brier score, expected calibration error and reliability of confidence.
 - `froc`, `froc_foms`, `froc_analysis`: FROC marks and truth, RJafroc's FROC figures of merit
   (wAFROC, AFROC, HrAuc, ...) with their jackknife values, and their OR analysis.
+- `sizing`, `sizing_pilot`: readers and cases for a target power from a pilot's OR variance
+  components (Hillis et al. 2011, as RJafroc), and the pilot (AUC or accuracy) itself.
 - `tables`: metrics tables from the tidy answer frame, including the seed study's Table 4.3.
 """
 
@@ -25,6 +30,8 @@ from study.imaging.errors import VTTError
 
 # The figures of merit of the MRMC analysis (here, light, for the command line's options).
 MRMC_METRICS: tuple[str, ...] = ("auc", "sensitivity", "specificity")
+# The figures of merit a pilot is sized by (`sizing_pilot`), here for the same reason.
+SIZING_METRICS: tuple[str, ...] = ("accuracy", "auc")
 # The FROC figures of merit (`froc_foms`), here for the same reason.
 FROC_FOMS: tuple[str, ...] = (
     "wAFROC",

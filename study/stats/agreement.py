@@ -151,14 +151,36 @@ def _wide_answers(tidy: pd.DataFrame, question_kind: str) -> pd.DataFrame:
     return rows.pivot(index=["case_id", "question_id"], columns="reader", values="answer")
 
 
+def _scale(answers: pd.Series, labels: Sequence[object] | None) -> list[object]:
+    """The ordered labels of a question's scale: `labels` (the whole scale, as stored answer
+    values) when given, else the labels used in `answers`; `StatsError` for an answer off the
+    scale."""
+    if labels is None:
+        return ordered_labels(answers.dropna())
+    scale = [str(label).strip().lower() for label in labels]
+    if len(set(scale)) != len(scale):
+        raise StatsError(f"the labels of a scale must differ from each other, not {list(labels)}")
+    off = answers.dropna()[~answers.dropna().isin(scale)]
+    if len(off):
+        raise StatsError(f"answer {off.iloc[0]!r} is not on the question's scale {scale}")
+    return scale
+
+
 def pairwise_agreement(
-    tidy: pd.DataFrame, question_kind: str, *, weights: Weights = None
+    tidy: pd.DataFrame,
+    question_kind: str,
+    *,
+    weights: Weights = None,
+    labels: Sequence[object] | None = None,
 ) -> pd.DataFrame:
     """Cohen's kappa and percent agreement for every pair of readers, on the cases both read.
 
     Columns: question_kind, reader_a, reader_b, n (cases read by both), percent_agreement,
-    kappa, weights. Labels are ordered over all readers' answers so that weighted kappas of
-    different pairs use the same scale.
+    kappa, weights. Weighted kappas weigh a disagreement by the distance of the two answers
+    on the question's scale: pass the whole scale as `labels` (the stored answer values in
+    order, e.g. "1".."5"), so that a level nobody used still counts in the distances. Without
+    `labels` the scale is the labels used, ordered over all readers' answers so that every
+    pair uses the same one.
 
     Every pair's table of answers comes from one product of one-hot answer matrices
     (units x readers*labels), so 100 readers (4,950 pairs) cost one matrix product, not 4,950
@@ -167,7 +189,7 @@ def pairwise_agreement(
     would take about 15 s for those 4,950 pairs, three times what all the tables may take.
     """
     wide = _wide_answers(tidy, question_kind)
-    labels = ordered_labels(pd.Series(wide.to_numpy().ravel()).dropna())
+    labels = _scale(pd.Series(wide.to_numpy().ravel()), labels)
     readers = ordered_labels(wide.columns)
     columns = ["question_kind", "reader_a", "reader_b", "n", "percent_agreement", "kappa"]
     pairs = list(itertools.combinations(range(len(readers)), 2))
@@ -231,7 +253,11 @@ def group_agreement(tidy: pd.DataFrame, question_kind: str) -> dict[str, float |
 
 
 def intra_reader_agreement(
-    tidy: pd.DataFrame, question_kind: str, *, weights: Weights = None
+    tidy: pd.DataFrame,
+    question_kind: str,
+    *,
+    weights: Weights = None,
+    labels: Sequence[object] | None = None,
 ) -> pd.DataFrame:
     """Agreement of each reader's repeated presentations with their first reading of the case.
 
@@ -240,7 +266,8 @@ def intra_reader_agreement(
     the case named by the optional `repeat_of` column (the database shows a repeat as a case of
     its own that points to the original) and, where that column is absent or empty, the same
     `case_id`. One row per reader and a pooled row (reader `POOLED`): question_kind, reader,
-    n (pairs), percent_agreement, kappa, weights.
+    n (pairs), percent_agreement, kappa, weights. `labels` is the question's whole scale, as for
+    `pairwise_agreement`.
     """
     rows = analysis_rows(tidy, keep_repeats=True)
     rows = rows[rows["question_kind"] == question_kind].copy()
@@ -254,7 +281,7 @@ def intra_reader_agreement(
         again["case_id"] = again["repeat_of"].where(again["repeat_of"].notna(), again["case_id"])
     again = again[[*unit, "answer"]].astype({"case_id": first["case_id"].dtype})
     pairs = again.merge(first, on=unit, suffixes=("_repeat", "_first"))
-    labels = ordered_labels(rows["answer"].to_numpy()) if len(rows) else []
+    scale = _scale(rows["answer"], labels) if len(rows) else []
     by_reader = dict(tuple(pairs.groupby("reader", sort=False)))
     groups = [(reader, by_reader[reader]) for reader in ordered_labels(list(by_reader))]
     out = []
@@ -268,7 +295,7 @@ def intra_reader_agreement(
                     group["answer_first"], group["answer_repeat"]
                 ),
                 "kappa": cohen_kappa(
-                    group["answer_first"], group["answer_repeat"], weights=weights, labels=labels
+                    group["answer_first"], group["answer_repeat"], weights=weights, labels=scale
                 ),
                 "weights": weights or "none",
             }

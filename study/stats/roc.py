@@ -201,23 +201,34 @@ def auc_table(
 ) -> pd.DataFrame:
     """Per reader: empirical AUC of the ordinal score with DeLong standard error and interval.
 
-    Columns reader, positive_class, n_positive, n_negative, auc, se, auc_low, auc_high. For
-    the readers as a population use `study.stats.mrmc` on `mrmc_long_frame(tidy)`.
+    Columns reader, positive_class, n_positive, n_negative, auc, se, auc_low, auc_high. A
+    reader with fewer than two positive or negative cases keeps a row without an interval
+    (se, auc_low and auc_high missing; auc missing too without a case of either class), so
+    that one such reader does not empty the table. For the readers as a population use
+    `study.stats.mrmc` on `mrmc_long_frame(tidy)`.
     """
     scores = ordinal_scores(tidy, confidence_question_id=confidence_question_id)
     rows = []
     for reader, group in scores.groupby("reader", sort=True):
-        result = delong_auc(group["score"], group["truth"], confidence=confidence)
+        positive = int(group["truth"].sum())
+        negative = len(group) - positive
+        if positive >= 2 and negative >= 2:
+            result = delong_auc(group["score"], group["truth"], confidence=confidence)
+            auc, se, low, high = result.auc, result.se, result.low, result.high
+        else:
+            defined = positive >= 1 and negative >= 1
+            auc = empirical_auc(group["score"], group["truth"]) if defined else math.nan
+            se = low = high = math.nan
         rows.append(
             {
                 "reader": reader,
                 "positive_class": POSITIVE_CLASS["real_or_synthetic"],
-                "n_positive": result.n_positive,
-                "n_negative": result.n_negative,
-                "auc": result.auc,
-                "se": result.se,
-                "auc_low": result.low,
-                "auc_high": result.high,
+                "n_positive": positive,
+                "n_negative": negative,
+                "auc": auc,
+                "se": se,
+                "auc_low": low,
+                "auc_high": high,
             }
         )
     columns = ["reader", "positive_class", "n_positive", "n_negative", "auc", "se"]

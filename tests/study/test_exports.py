@@ -250,3 +250,26 @@ def test_export_study_writes_every_format(study, tmp_path) -> None:
         "report.html",
     } <= names
     assert all(path.stat().st_size > 0 for path in result.files)
+
+
+def test_equivalence_and_calibration_tables_are_exported_as_csv(study, tmp_path) -> None:
+    engine, study_id = study
+    export_study(engine, study_id, tmp_path, ["csv"])
+    report = study_report(read_study(engine, study_id)).tables
+    for name, expected in (
+        ("equivalence", report.equivalence),
+        ("calibration", report.calibration),
+        ("reliability_bins", report.reliability),
+    ):
+        written = pd.read_csv(tmp_path / "tables" / f"{name}.csv")
+        assert list(written.columns) == list(expected.columns), name
+        assert len(written) == len(expected) > 0, name
+    equivalence = pd.read_csv(tmp_path / "tables" / "equivalence.csv").set_index("reader")
+    assert equivalence["p_tost"].to_numpy() == pytest.approx(
+        report.equivalence.set_index("reader")["p_tost"].to_numpy()
+    )
+    assert set(equivalence["margin"]) == {0.1}
+    calibration = pd.read_csv(tmp_path / "tables" / "calibration.csv").set_index("reader")
+    assert calibration["brier"].to_numpy() == pytest.approx(
+        report.calibration.set_index("reader")["brier"].to_numpy()
+    )

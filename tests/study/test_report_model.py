@@ -32,7 +32,7 @@ from study.imaging.types import Sequence
 from study.questions import TEMPLATES
 from study.readers import add_reader, set_public_code, sign_in_with_code, visitor_count
 from study.report import blocks
-from study.report.blocks import Note, cell_text, table
+from study.report.blocks import Caption, Metrics, Note, Table, cell_text, table
 from study.report.data import read_study
 from study.report.html import report_html
 from study.report.model import SIMULATED, study_report
@@ -104,8 +104,10 @@ def test_a_study_is_read_for_its_report_in_one_transaction(engine, study_id, tmp
 def test_sections_are_declared_once_in_the_results_pages_order() -> None:
     assert [s.title for s in SECTIONS] == [
         "Accuracy",
+        "Indistinguishable?",
         "Subgroups",
         "ROC and MRMC",
+        "Calibration",
         "Agreement",
         "Realism",
         "Lesions: real vs synthetic",
@@ -172,3 +174,59 @@ def test_html_report_is_escaped_standalone_and_gives_the_notices(engine, study_i
     assert [line for line in body.splitlines() if line.startswith("<h2>")] == [
         f"<h2>{s.title}</h2>" for s in SECTIONS
     ]
+
+
+def test_the_studys_margin_judges_equivalence_in_every_place(engine) -> None:
+    add_assets(engine, grid([Sequence.T2W], 2))
+    plan = StudyPlan(
+        "Margin",
+        TEMPLATES["Seed protocol"] + TEMPLATES["Realism rating"],
+        (SingleBlock(Sequence.T2W, 8),),
+        equivalence_margin=0.2,
+        target_halfwidth=0.05,
+    )
+    study_id = create_study(engine, plan)
+    for alias in ("R1", "R2", "R3"):
+        add_reader(engine, study_id, alias)
+    open_study(engine, study_id)
+    simulate_answers(engine, study_id, seed=2)
+    report = study_report(read_study(engine, study_id))
+    assert set(report.tables.equivalence["margin"]) == {0.2}
+    sections = {s.key: s for s in SECTIONS}
+    blocks = sections["equivalence"].content(report)
+    assert isinstance(blocks[0], Caption) and "inside [0.30, 0.70]" in blocks[0].text
+    metrics = next(b for b in blocks if isinstance(b, Metrics))
+    assert metrics.items[0][0] == "Mean accuracy of 3 readers"
+    shown = next(b for b in blocks if isinstance(b, Table))
+    assert shown.columns == (
+        "reader",
+        "n",
+        "accuracy",
+        "90% CI (TOST)",
+        "p (TOST)",
+        "95% CI",
+        "conclusion",
+    )
+    assert [row[0] for row in shown.rows] == [
+        "R1",
+        "R2",
+        "R3",
+        "mean of readers (OR, random readers and cases)",
+    ]
+    calibration = sections["calibration"].content(report)
+    assert [type(b).__name__ for b in calibration] == [
+        "Caption",
+        "Table",
+        "Figure",
+        "Heading",
+        "Table",
+    ]
+    page = report_html(report)
+    mean = report.tables.equivalence.iloc[-1]
+    assert mean["conclusion"] in {
+        "indistinguishable within ±0.20",
+        "distinguishable",
+        "inconclusive: more cases needed",
+    }
+    assert f"<td>{mean['conclusion']}</td>" in page
+    assert 'id="plot-equivalence-real_or_synthetic"' in page and 'id="plot-reliability"' in page

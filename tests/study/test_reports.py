@@ -29,11 +29,18 @@ from study import plots, reports
 from study.analysis import tidy_answers
 from study.cli import main
 from study.db import make_engine, migrate, transaction
-from study.design import SingleBlock, StudyPlan, create_study, open_study, seed_protocol_plan
+from study.design import (
+    QuestionInfo,
+    SingleBlock,
+    StudyPlan,
+    create_study,
+    open_study,
+    seed_protocol_plan,
+)
 from study.exports import export_study
 from study.imaging.types import Origin, Sequence
-from study.models import Case
-from study.questions import TEMPLATES
+from study.models import Case, QuestionKind
+from study.questions import LIKERT_5, TEMPLATES, QuestionSpec
 from study.readers import add_reader
 from study.reading import next_case, record_answer
 from study.report.data import read_study
@@ -335,11 +342,13 @@ def test_fool_rate_counts_the_readers_each_image_fooled() -> None:
 
 def test_mrmc_summary_tests_the_mean_auc_against_chance() -> None:
     tidy = answers_frame(seed=1, readers=5, cases=30)
-    # One reader skips a case: the analysis keeps the cases that every reader rated.
+    # One reader skips a case: the analysis keeps the readers who rated every case.
     skipped = (tidy["reader"] == "R4") & (tidy["case_id"] == 7)
     summary = mrmc_summary(tidy[~skipped])
-    assert (summary.cases_used, summary.cases_left_out) == (29, 1)
-    long = mrmc_long_frame(tidy[~skipped & (tidy["case_id"] != 7)])
+    assert summary.cases_used == 30 and summary.block.cases_left_out == ()
+    assert summary.block.readers_left_out == ("R4",)
+    assert summary.block.describe() == "left out: reader R4 (did not read every case)"
+    long = mrmc_long_frame(tidy[tidy["reader"] != "R4"])
     expected = obuchowski_rockette(mrmc_data(long)).rrrc.treatments["all"]
     assert (summary.fom, summary.se, summary.df) == pytest.approx(
         (expected.fom, expected.se, expected.df)
@@ -444,3 +453,93 @@ def test_plots_draw_the_intervals_and_counts_of_the_tables() -> None:
     assert names[1].startswith("R0: AUC ")
     auc = plots.auc_forest(report.auc, report.mrmc)
     assert "mean (OR MRMC)" in [label for trace in auc.data for label in trace.y]
+
+
+def test_the_mrmc_keeps_the_largest_fully_crossed_block_and_names_what_it_left_out() -> None:
+    tidy = answers_frame(seed=5, readers=4, cases=30)
+    # Nobody read every case: R0 skipped case 0, R1 cases 1 and 2, R2 and R3 cases 25-29.
+    skipped = (
+        ((tidy["reader"] == "R0") & (tidy["case_id"] == 0))
+        | ((tidy["reader"] == "R1") & tidy["case_id"].isin([1, 2]))
+        | (tidy["reader"].isin(["R2", "R3"]) & (tidy["case_id"] >= 25))
+    )
+    summary = mrmc_summary(tidy[~skipped])
+    # R0 and R1 share 27 cases (54 ratings); with R2, 22 cases (66); with R3 too, 22 (88).
+    assert summary.block.readers == ("R0", "R1", "R2", "R3") and summary.cases_used == 22
+    assert summary.block.describe() == "left out: 8 cases (not read by every reader kept)"
+    kept = tidy[~tidy["case_id"].isin([0, 1, 2, 25, 26, 27, 28, 29])]
+    expected = obuchowski_rockette(mrmc_data(mrmc_long_frame(kept))).rrrc.treatments["all"]
+    assert summary.fom == pytest.approx(expected.fom) and summary.se == pytest.approx(expected.se)
+
+
+def test_one_reader_with_too_few_cases_keeps_the_auc_table() -> None:
+    tidy = answers_frame(seed=6, readers=3, cases=24)
+    # R2 read only real images and one synthetic one: an AUC without an interval.
+    few = (tidy["reader"] == "R2") & (tidy["origin"] == "synthetic") & (tidy["case_id"] > 0)
+    report = build_report(tidy[~few])
+    assert report.auc["reader"].tolist() == ["R0", "R1", "R2"]
+    assert report.auc.set_index("reader").loc["R2", ["auc_low", "auc_high"]].isna().all()
+    assert report.auc_gaps() == (
+        "No interval for R2 (1 synthetic, 12 real): DeLong's variance needs at least two "
+        "synthetic and two real images rated with confidence."
+    )
+    # The MRMC keeps the complete readers.
+    assert report.mrmc is not None and report.mrmc.block.readers_left_out == ("R2",)
+    names = [trace.name for trace in plots.roc_curves(report.scores, report.auc).data]
+    assert next(n for n in names if n.startswith("R2: AUC ")).endswith(" (no interval)")
+
+
+def test_weighted_kappa_of_the_report_uses_the_questions_scale() -> None:
+    tidy = answers_frame(seed=7, readers=3, cases=24)
+    likert = tidy["question_kind"] == "likert_realism"
+    # Nobody rated realism 3 or 5.
+    tidy.loc[likert, "value"] = tidy.loc[likert, "value"].replace({"3": "2", "5": "4"})
+    questions = [
+        QuestionInfo(4, 4, QuestionSpec(QuestionKind.LIKERT_REALISM, "Realistic?", LIKERT_5))
+    ]
+    pairs = build_report(tidy, questions=questions).agreement_pairs
+    shown = pairs[pairs["question_kind"] == "likert_realism"].set_index(["reader_a", "reader_b"])
+    rows = tidy[likert]
+    expected = pairwise_agreement(
+        rows, "likert_realism", weights="linear", labels=["1", "2", "3", "4", "5"]
+    ).set_index(["reader_a", "reader_b"])
+    used_only = pairwise_agreement(rows, "likert_realism", weights="linear").set_index(
+        ["reader_a", "reader_b"]
+    )
+    assert shown["kappa"].tolist() == pytest.approx(expected["kappa"].tolist(), abs=1e-12)
+    assert not np.allclose(shown["kappa"], used_only["kappa"])
+
+
+def test_report_judges_equivalence_and_calibration_and_exports_them() -> None:
+    tidy = answers_frame(seed=8, readers=3, cases=40)
+    report = build_report(tidy, margin=0.15)
+    equivalence = report.equivalence.set_index("reader")
+    assert list(equivalence.index) == [
+        "R0",
+        "R1",
+        "R2",
+        "mean of readers (OR, random readers and cases)",
+    ]
+    assert set(report.equivalence["margin"]) == {0.15} and report.margin == 0.15
+    calls = tidy[tidy["question_kind"] == "real_or_synthetic"]
+    r0 = calls[calls["reader"] == "R0"]
+    right = int((r0["value"] == r0["origin"]).sum())
+    assert equivalence.loc["R0", "correct"] == right and equivalence.loc["R0", "n"] == 40
+    assert report.calibration["reader"].tolist() == ["R0", "R1", "R2", "all readers"]
+    assert len(report.reliability) == 4 * 5
+    tables = reports.report_tables(report)
+    assert {"equivalence", "calibration", "reliability_bins"} <= set(tables)
+    statistics = methods_text(study_context_stub(), report)[-1]
+    assert "TOST" in statistics and "readers' mean accuracy" in statistics
+    assert "Brier" in statistics
+    # Without confidence ratings there is no calibration, and the note says why.
+    unrated = build_report(tidy[tidy["question_kind"] != "confidence"])
+    assert unrated.calibration.empty and "confidence" in unrated.notes["calibration"]
+
+
+def study_context_stub() -> reports.StudyContext:
+    """A study context with nothing in it (the statistics paragraph needs none)."""
+    cases = pd.DataFrame(
+        [], columns=["kind", "sequence", "origin", "lesion", "practice", "repeat", "cases"]
+    )
+    return reports.StudyContext(1, "stub", "open", 0, False, "none", {}, (), cases, ())

@@ -111,12 +111,37 @@ def test_coordinator_sees_results_filters_them_and_finds_every_export(
     fool_rate = next(t.value for t in tables if "fool_rate" in t.value.columns)
     assert fool_rate["image"].str.startswith("data:image/png;base64,").all()
     assert any("Mean AUC" in m.label for m in app.metric)
+    # Is it indistinguishable? Each reader and their mean, with the conclusion in words.
+    tab = {t.label: t for t in app.tabs}["Indistinguishable?"]
+    equivalence = next(t.value for t in tab.dataframe if "conclusion" in t.value.columns)
+    assert equivalence["reader"].tolist() == [
+        "A",
+        "B",
+        "mean of readers (OR, random readers and cases)",
+    ]
+    assert set(equivalence["conclusion"]) <= {
+        "indistinguishable within ±0.10",
+        "distinguishable",
+        "inconclusive: more cases needed",
+    }
+    assert [m.label for m in tab.metric] == [
+        "Mean accuracy of 2 readers",
+        "90% CI (OR)",
+        "Conclusion",
+    ]
+    assert len(tab.get("plotly_chart")) == 1
+    calibration = {t.label: t for t in app.tabs}["Calibration"]
+    assert calibration.dataframe[0].value["reader"].tolist() == ["A", "B", "all readers"]
+    assert {"brier", "ece"} <= set(calibration.dataframe[0].value.columns)
+    assert len(calibration.get("plotly_chart")) == 1
 
     app.multiselect(key="filter-readers").set_value(["A"]).run()
     assert not app.exception, app.exception
     assert set(app.dataframe[0].value["reader"]) == {"A", "all readers"}
     assert any("reader A" in c.value for c in app.caption)
     assert any("at least two readers" in i.value for i in app.info)  # no MRMC for one reader
+    # One reader: no readers' mean, and the caption says why.
+    assert any("Readers' mean: no readers' mean" in c.value for c in app.caption)
 
     app.switch_page("pages/exports.py").run()
     assert not app.exception, app.exception

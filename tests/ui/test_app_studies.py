@@ -1,6 +1,7 @@
 """The coordinator's Studies, Progress and Readers pages through app.py (Streamlit AppTest):
 builder defaults that fit the library, the new study shown after a build, destructive actions
-confirmed first, reopening recorded, and a simulated study marked as such."""
+confirmed first, reopening recorded, a simulated study marked as such, and a finished study
+sizing the next one."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
 from study.db import transaction
-from study.design import SingleBlock, StudyPlan, create_study, open_study
+from study.demo import DEMO_QUESTIONS
+from study.design import SingleBlock, StudyPlan, close_study, create_study, open_study
 from study.imaging.types import Origin, Sequence
 from study.models import Reader, Study, StudyStatus
 from study.questions import TEMPLATES
 from study.readers import add_reader
+from study.simulate import simulate_answers
 
 pytestmark = pytest.mark.slow
 
@@ -114,3 +117,30 @@ def test_progress_closes_only_after_confirmation(app_engine, admin_password, dat
     assert "Close the study" not in {b.label for b in app.button}
     button(app, "Close it").click().run()
     assert status_of(app_engine, study_id) == StudyStatus.CLOSED
+
+
+def test_a_finished_study_sizes_the_next_one(app_engine, admin_password):
+    add_assets(app_engine, grid([Sequence.T2W], 4))
+    plan = StudyPlan("Pilot", DEMO_QUESTIONS, (SingleBlock(Sequence.T2W, 16),), seed=3)
+    study_id = create_study(app_engine, plan)
+    for number in (1, 2, 3):
+        add_reader(app_engine, study_id, f"reader {number}")
+    open_study(app_engine, study_id)
+    simulate_answers(app_engine, study_id, seed=3)
+    close_study(app_engine, study_id)
+    app = coordinator(admin_password, "pages/studies.py")
+    # Nothing is computed until a pilot is chosen.
+    assert app.selectbox(key="size-pilot").value is None
+    assert not any("readers" in d.value.columns for d in app.dataframe)
+    app.selectbox(key="size-pilot").select_index(0)
+    app.number_input(key="size-effect").set_value(0.2).run()
+    assert app.selectbox(key="size-pilot").value.name == "Pilot"
+    assert not app.exception and not app.error, [e.value for e in app.error]
+    assert any("Cases needed to detect a mean accuracy of 0.700" in m.value for m in app.markdown)
+    (table,) = [d.value for d in app.dataframe if "readers" in d.value.columns]
+    assert table["readers"].tolist() == list(range(3, 11))
+    assert "cases (random readers and cases)" in table.columns
+    app.selectbox(key="size-metric").set_value("auc").run()
+    assert not app.exception and not app.error, [e.value for e in app.error]
+    assert any("mean AUC of 0.700" in m.value for m in app.markdown)
+    assert app.get("plotly_chart")

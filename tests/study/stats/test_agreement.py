@@ -179,3 +179,41 @@ def test_intra_reader_agreement_follows_repeat_of(tidy_frame) -> None:
     row = table.set_index("reader").loc["A"]
     assert row["n"] == 3
     assert row["percent_agreement"] == pytest.approx(2 / 3)
+
+
+def test_weighted_kappa_uses_the_whole_scale_of_the_question(tidy_frame) -> None:
+    # Ratings 1, 2, 4, 5 and 2, 1, 5, 4 on a 1-5 scale that nobody answered 3 on. Every pair
+    # is one step apart, so the observed linear disagreement is 1 per unit. By chance (each
+    # rater uses each of the four levels once) it is the mean distance between the positions
+    # 0, 1, 3, 4 of the whole scale: (8 + 6 + 6 + 8)/16 = 1.75, so kappa = 1 - 1/1.75 = 3/7.
+    # On the used levels alone (positions 0, 1, 2, 3) chance would give (6 + 4 + 4 + 6)/16 =
+    # 1.25 and kappa 1 - 1/1.25 = 0.2.
+    tidy = _reader_answers(
+        tidy_frame,
+        {"A": ["1", "2", "4", "5"], "B": ["2", "1", "5", "4"]},
+        question_kind="likert_realism",
+    )
+    scale = ["1", "2", "3", "4", "5"]
+    whole = pairwise_agreement(tidy, "likert_realism", weights="linear", labels=scale)
+    assert whole.iloc[0]["kappa"] == pytest.approx(3 / 7, abs=1e-12)
+    used = pairwise_agreement(tidy, "likert_realism", weights="linear")
+    assert used.iloc[0]["kappa"] == pytest.approx(0.2, abs=1e-12)
+    assert whole.iloc[0]["kappa"] == pytest.approx(
+        cohen_kappa_score([1, 2, 4, 5], [2, 1, 5, 4], weights="linear", labels=[1, 2, 3, 4, 5])
+    )
+    # The same pairs as a repeated reading of one reader.
+    first = _reader_answers(tidy_frame, {"A": ["1", "2", "4", "5"]})
+    again = _reader_answers(tidy_frame, {"A": ["2", "1", "5", "4"]}, repeat=True)
+    repeated = pd.concat([first, again]).assign(question_kind="likert_realism")
+    intra = intra_reader_agreement(repeated, "likert_realism", weights="linear", labels=scale)
+    assert intra.set_index("reader").loc["A", "kappa"] == pytest.approx(3 / 7, abs=1e-12)
+
+
+def test_answers_off_the_scale_are_refused(tidy_frame) -> None:
+    tidy = _reader_answers(
+        tidy_frame, {"A": ["1", "6"], "B": ["1", "2"]}, question_kind="likert_realism"
+    )
+    with pytest.raises(StatsError, match="answer '6' is not on the question's scale"):
+        pairwise_agreement(tidy, "likert_realism", weights="linear", labels=["1", "2", "3"])
+    with pytest.raises(StatsError, match="must differ from each other"):
+        intra_reader_agreement(tidy, "likert_realism", labels=["1", "1", "2"])

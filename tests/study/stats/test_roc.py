@@ -133,3 +133,22 @@ def test_mrmc_long_frame(tidy_frame) -> None:
     assert list(long.columns) == ["reader", "treatment", "case", "truth", "rating"]
     assert set(long["treatment"]) == {"all"}
     assert len(long) == 12
+
+
+def test_a_reader_with_too_few_cases_keeps_a_row_without_an_interval(tidy_frame) -> None:
+    few = [(1, "real", "real", 5), (2, "real", "synthetic", 2), (3, "synthetic", "synthetic", 4)]
+    one_class = [(1, "real", "real", 5), (2, "real", "synthetic", 2)]
+    tidy = pd.concat(
+        [
+            _readings(tidy_frame, "A", READINGS),
+            _readings(tidy_frame, "B", few),
+            _readings(tidy_frame, "C", one_class),
+        ]
+    )
+    table = auc_table(tidy).set_index("reader")
+    assert table.loc["A", "auc_low"] > 0 and table.loc["A", "se"] > 0
+    # B: one synthetic image (score 4) above both real ones (-5, 2): AUC 1, no interval.
+    assert table.loc["B", ["n_positive", "n_negative", "auc"]].tolist() == [1, 2, 1.0]
+    assert table.loc["B", ["se", "auc_low", "auc_high"]].isna().all()
+    # C rated no synthetic image: no AUC either.
+    assert table.loc["C", ["auc", "se", "auc_low", "auc_high"]].isna().all()
