@@ -115,6 +115,13 @@ with st.expander("Subgroup filters (empty: everything)"):
             )
         ),
         readers=tuple(columns[4].multiselect("Reader", choices["readers"], key="filter-readers")),
+        machines=bool(data.answers["machine"].any())
+        and st.checkbox(
+            "Count machine readers as readers in the tables",
+            key="filter-machines",
+            help="Machine readers (imported scores) are compared with the people under "
+            "'Machine readers'; here they may also appear in the accuracy tables.",
+        ),
     )
 if apply_filters(data.answers, filters).empty:
     st.warning("No answers in this subgroup: widen the filters.")

@@ -29,6 +29,7 @@ from study.design import (
 )
 from study.imaging.errors import VTTError
 from study.imaging.types import Origin, Sequence
+from study.localisation_study import DEFAULT_TOLERANCE_MM, DEFAULT_TOLERANCE_PX
 from study.models import CaseKind, Feedback, QuestionKind, StudyStatus
 from study.questions import TEMPLATES, QuestionSpec
 from study.sizing import METRIC_TITLES, finished_studies, power_curve_figure, size_study
@@ -121,9 +122,34 @@ def build_form() -> None:
             step=0.01,
             key="new-target",
         )
+        mm_col, px_col = st.columns(2)
+        tolerance_mm = mm_col.number_input(
+            "Lesion marks: a mark within this many mm of a lesion localises it",
+            min_value=0.0,
+            max_value=100.0,
+            value=DEFAULT_TOLERANCE_MM,
+            step=0.5,
+            key="new-tolerance-mm",
+            help="For images whose pixel spacing is known (DICOM, NIfTI, MHA); only studies "
+            "that ask for lesion marks use it.",
+        )
+        tolerance_px = px_col.number_input(
+            "... or this many pixels, on pictures of unknown spacing",
+            min_value=0.0,
+            max_value=500.0,
+            value=DEFAULT_TOLERANCE_PX,
+            step=1.0,
+            key="new-tolerance-px",
+        )
         submitted = st.form_submit_button("Build study", type="primary")
     if not submitted:
         return
+    asks_marks = any(q.kind == QuestionKind.LESION_MARKS for q in TEMPLATES[template])
+    marks_settings = (
+        {"localisation_tolerance_mm": tolerance_mm, "localisation_tolerance_px": tolerance_px}
+        if asks_marks
+        else {}
+    )
     lesion = lesion_share if balance_lesions else None
     blocks = [
         SingleBlock(sequence, int(n), synthetic_share, lesion)
@@ -150,6 +176,7 @@ def build_form() -> None:
         repeated_cases=int(repeats),
         equivalence_margin=float(margin),
         target_halfwidth=float(target) or None,
+        settings=marks_settings,
     )
     try:
         create_study(engine, plan)

@@ -1,5 +1,8 @@
 """The tidy answers table: one row per reader x case x question, joined with the ground truth.
 
+`machine` marks the answers of machine readers (imported scores, `study.machine_reader`): the
+report leaves them out of the readers' tables unless asked to include them.
+
 Every statistic, table, plot and export is computed from this frame (see `study.stats`).
 """
 
@@ -11,7 +14,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from study.db import transaction
 from study.imaging.types import Origin
-from study.models import Answer, Case, CaseAsset, CaseKind, Question, Reader
+from study.models import Answer, Case, CaseAsset, CaseKind, Question, Reader, ReaderKind
 
 TIDY_COLUMNS = [
     "reader",
@@ -34,6 +37,7 @@ TIDY_COLUMNS = [
     "time_s",
     "revisions",
     "saved_at",
+    "machine",
 ]
 
 
@@ -66,6 +70,7 @@ def read_answers(session: Session, study_id: int) -> pd.DataFrame:
         {
             "reader": reader.alias,
             "reader_id": reader.id,
+            "machine": reader.kind == ReaderKind.MACHINE,
             "experience_years": reader.experience_years,
             "case_id": case.id,
             "case_public_id": case.public_id,

@@ -26,6 +26,7 @@ from study.db import transaction
 from study.imaging.errors import VTTError
 from study.imaging.types import Origin
 from study.imaging.types import Sequence as ImageSequence
+from study.localisation_study import LocalisationError, tolerances
 from study.models import (
     Asset,
     Case,
@@ -537,6 +538,10 @@ def create_study(engine: Engine, plan: StudyPlan) -> int:
     if plan.practice_cases < 0 or plan.repeated_cases < 0:
         raise DesignError("practice and repeated cases cannot be negative")
     check_analysis_settings(plan.equivalence_margin, plan.target_halfwidth)
+    try:
+        tolerances(plan.settings)
+    except LocalisationError as error:
+        raise DesignError(str(error)) from None
     rng = random.Random(f"{plan.seed}:build")
     with transaction(engine) as session:
         if session.scalar(select(Study.id).where(Study.name == plan.name.strip())) is not None:

@@ -4,7 +4,7 @@ MRMC software, and a standalone HTML report.
 - Answers (the tidy frame, one row per reader x case x question, with the option each stored
   value stands for): CSV and Parquet as one file each, and an Excel workbook with readable
   column names and labels, split over several sheets past Excel's row limit.
-- Results tables (`study.reports.report_tables`): one CSV each (zipped for a download) and
+- Results tables (`study.report.model.export_tables`): one CSV each (zipped for a download) and
   one workbook with a sheet per table.
 - Confidence-rated real/synthetic calls as ROC ratings: the long CSV that
   `python -m study mrmc --csv` reads (reader,treatment,case,truth,rating) and the iMRMC input
@@ -40,14 +40,13 @@ from study.models import QuestionKind
 from study.questions import answer_values, option_label
 from study.report.data import StudyData, read_study
 from study.report.html import report_html
-from study.report.model import study_report
+from study.report.model import export_tables, study_report
 from study.reports import (
     KIND_TITLES,
     LESION_LABELS,
     LESION_UNKNOWN,
     ReportError,
     presentation,
-    report_tables,
 )
 from study.stats import StatsError
 from study.stats.mrmc import natural_order
@@ -278,8 +277,9 @@ def roc_ratings(tidy: pd.DataFrame) -> pd.DataFrame:
 
     Raises `ReportError` when the study has none.
     """
+    people = tidy[~tidy["machine"].astype(bool)] if "machine" in tidy.columns else tidy
     try:
-        long = mrmc_long_frame(tidy)
+        long = mrmc_long_frame(people)
     except StatsError as error:
         raise ReportError(f"no ROC ratings to export: {error}") from error
     if long.empty:
@@ -407,7 +407,7 @@ def export_study(
     questions = context.questions
     needs_report = {"csv", "xlsx", "html"} & set(chosen)
     report = study_report(data) if needs_report else None
-    tables = report_tables(report.tables) if report is not None else {}
+    tables = export_tables(report) if report is not None else {}
     files: list[Path] = []
     skipped: dict[str, str] = {}
     for name in chosen:
@@ -466,7 +466,7 @@ def study_downloads(data: StudyData) -> list[Download]:
     stem = _slug(data.context.name)
 
     def tables() -> dict[str, pd.DataFrame]:
-        return report_tables(study_report(data).tables)
+        return export_tables(study_report(data))
 
     def report() -> bytes:
         return report_html(study_report(data)).encode()

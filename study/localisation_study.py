@@ -33,6 +33,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import selectinload
 
 from study.db import transaction
+from study.imaging.errors import VTTError
 from study.imaging.lesions import lesion_regions
 from study.imaging.mask import mask_from_bytes
 from study.localisation import LesionTruth, Localisation, score_marks
@@ -57,7 +58,7 @@ POINT_COLUMNS = [
 ]
 
 
-class LocalisationError(ValueError):
+class LocalisationError(VTTError):
     """A study whose marks cannot be scored (no lesion_marks question)."""
 
 

@@ -218,6 +218,9 @@ class Filters:
     origins: tuple[str, ...] = ()
     presentations: tuple[str, ...] = ()
     readers: tuple[str, ...] = ()
+    # Machine readers' answers count as a reader's in the tables (they never enter the
+    # readers' MRMC analysis, which compares the people with the machine instead).
+    machines: bool = False
 
     def describe(self) -> str:
         """The filters in words ('all answers' when none is set)."""
@@ -232,6 +235,8 @@ class Filters:
             )
             if values
         ]
+        if self.machines:
+            parts.append("machine readers included")
         return "; ".join(parts) or "all answers"
 
 
@@ -263,6 +268,8 @@ def apply_filters(tidy: pd.DataFrame, filters: Filters) -> pd.DataFrame:
         keep &= presentation(tidy).isin(filters.presentations)
     if filters.readers:
         keep &= tidy["reader"].astype(str).isin(filters.readers)
+    if not filters.machines and "machine" in tidy.columns:
+        keep &= ~tidy["machine"].astype(bool)
     return tidy[keep]
 
 
@@ -558,7 +565,9 @@ def build_report(
     seed_cells = seed_table(binary, confidence=confidence)
     lesions = lesion_accuracy_by_origin(binary, confidence=confidence)
     # Each statistic gets the rows of the question kinds it reads (cheaper than the whole frame).
-    rated = tidy[tidy["question_kind"].isin(["real_or_synthetic", "confidence"])]
+    # Machine readers have no confidence ratings: the ROC and MRMC analyses are the people's.
+    people = ~tidy["machine"].astype(bool) if "machine" in tidy.columns else True
+    rated = tidy[tidy["question_kind"].isin(["real_or_synthetic", "confidence"]) & people]
     scores = _attempt("roc", notes, lambda: ordinal_scores(rated))
     if "roc" not in notes and scores.empty:
         notes["roc"] = "no real/synthetic call was rated with a confidence question"

@@ -3,12 +3,23 @@ and the notices every place that shows them must give."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
+import pandas as pd
+
 from study.design import analysis_settings
+from study.localisation_results import LocalisationResults
+from study.machine_results import MachineSummary, machine_summaries, machine_table
 from study.report.data import StudyData
-from study.reports import Filters, ResultTables, StudyContext, apply_filters, build_report
+from study.reports import (
+    Filters,
+    ResultTables,
+    StudyContext,
+    apply_filters,
+    build_report,
+    report_tables,
+)
 
 
 @dataclass(frozen=True)
@@ -52,6 +63,10 @@ class StudyReport:
     context: StudyContext
     tables: ResultTables
     notices: tuple[Notice, ...]
+    # Each machine reader compared with the people (`study.machine_results`).
+    machines: tuple[MachineSummary, ...] = ()
+    # The scored lesion marks (`study.localisation_results`); None without a marks question.
+    localisation: LocalisationResults | None = None
 
     @property
     def title(self) -> str:
@@ -74,11 +89,39 @@ def study_report(data: StudyData, filters: Filters | None = None) -> StudyReport
     table computed once, the Likert bootstrap seeded with the study's seed, equivalence judged
     with the study's margin and ordinal questions on their whole scales."""
     filters = filters or Filters()
+    answers = apply_filters(data.answers, filters)
     tables = build_report(
-        apply_filters(data.answers, filters),
+        answers,
         filters=filters,
         seed=data.context.seed,
         margin=analysis_settings(data.context.settings).equivalence_margin,
         questions=data.context.questions,
     )
-    return StudyReport(context=data.context, tables=tables, notices=study_notices(data))
+    # The machines are judged on the cases of the subgroup, against the people in it.
+    people = apply_filters(data.answers, replace(filters, machines=True))
+    people = people[people["case_id"].isin(answers["case_id"])]
+    return StudyReport(
+        context=data.context,
+        tables=tables,
+        notices=study_notices(data),
+        machines=machine_summaries(people, data.machine_scores),
+        localisation=data.localisation,
+    )
+
+
+def export_tables(report: StudyReport) -> dict[str, pd.DataFrame]:
+    """Every table of the report by export name (empty ones left out), in reading order: the
+    answers' tables, then lesion localisation and machine readers."""
+    tables = report_tables(report.tables)
+    if report.localisation is not None:
+        marks = report.localisation.tables
+        extra = {
+            "froc_per_reader": report.localisation.per_reader,
+            "froc_curves": report.localisation.curves,
+            "froc_marks": marks.marks,
+            "froc_truth": marks.truth,
+        }
+        tables.update({name: table for name, table in extra.items() if not table.empty})
+    if report.machines:
+        tables["machines"] = machine_table(report.machines)
+    return tables

@@ -27,6 +27,8 @@ from study.report.blocks import (
     Paragraph,
     table,
 )
+from study.report.localisation import localisation_blocks
+from study.report.machine import machine_blocks
 from study.report.model import StudyReport
 from study.reports import (
     KIND_TITLES,
@@ -302,6 +304,18 @@ SECTIONS: tuple[Section, ...] = (
     ),
     Section(
         "fool-rate", "Fool rate", _fool_rate, "No real/synthetic or 2AFC question was answered."
+    ),
+    Section(
+        "localisation",
+        "Lesion localisation",
+        lambda report: localisation_blocks(report.localisation),
+        "The study asks for no lesion marks.",
+    ),
+    Section(
+        "machines",
+        "Machine readers",
+        machine_blocks,
+        "No machine reader: `python -m study add-machine` imports one's scores.",
     ),
     Section("methods", "Methods", _methods, "No answers to describe."),
 )

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from study.design import SingleBlock, StudyPlan, create_study, open_study
+from study.design import DesignError, SingleBlock, StudyPlan, create_study, open_study
 from study.imaging.types import Sequence
 from study.importer import import_manifest
 from study.localisation_results import localisation_results
@@ -19,7 +19,10 @@ from study.marks import Mark, dump_marks
 from study.questions import TEMPLATES
 from study.readers import add_reader
 from study.reading import ReadingError, next_case, record_answer
+from study.report.data import read_study
 from study.report.localisation import localisation_blocks
+from study.report.model import export_tables, study_report
+from study.report.sections import SECTIONS
 from study.simulate import simulate_answers
 from study.storage import AssetStore
 
@@ -229,3 +232,27 @@ def test_the_report_section_names_the_scoring_and_shows_the_readers(engine, mark
         len(trace.x) for trace in figure.figure.data if (trace.name or "").endswith("marks")
     )
     assert shown == len(marks) > 0
+
+
+def test_the_results_and_exports_carry_the_localisation(engine, marked_study):
+    study_id, _, store = marked_study
+    simulate_answers(engine, study_id, seed=4)
+    report = study_report(read_study(engine, study_id, store=store))
+    section = next(s for s in SECTIONS if s.key == "localisation")
+    assert [type(b).__name__ for b in section.content(report)][:2] == ["Paragraph", "Heading"]
+    tables = export_tables(report)
+    assert {"froc_per_reader", "froc_curves", "froc_marks", "froc_truth"} <= set(tables)
+    assert len(tables["froc_marks"]) == 13
+
+
+def test_a_negative_tolerance_is_refused_when_the_study_is_built(engine, tmp_path):
+    write_cases(tmp_path)
+    import_manifest(engine, tmp_path / "manifest.csv", store=AssetStore(tmp_path / "a"))
+    plan = StudyPlan(
+        "Bad tolerance",
+        TEMPLATES["Lesion localisation"],
+        (SingleBlock(Sequence.T2W, 2, synthetic_share=0.0),),
+        settings={"localisation_tolerance_mm": -2.0},
+    )
+    with pytest.raises(DesignError, match="tolerance in mm must be 0 or more"):
+        create_study(engine, plan)

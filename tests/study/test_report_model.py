@@ -113,6 +113,8 @@ def test_sections_are_declared_once_in_the_results_pages_order() -> None:
         "Lesions: real vs synthetic",
         "Seed study table",
         "Fool rate",
+        "Lesion localisation",
+        "Machine readers",
         "Methods",
     ]
     assert len({s.key for s in SECTIONS}) == len(SECTIONS)
