@@ -2,7 +2,8 @@
 
 The app runs as `streamlit run server.py` (SQLite in a temporary data directory seeded like
 `bench_reading`: `--readers` readers, `--cases` cases, half of every reader's cases answered);
-headless Chromium signs one reader in and submits `--submits` cases. Each time runs from the
+headless Chromium signs one reader in, switches to the simple viewer (server-rendered PNGs;
+bench_viewer_browser times the viewer) and submits `--submits` cases. Each time runs from the
 click to the next case's number on screen, the script run over and every image loaded.
 
 Two clocks: the page's own (from the press of the mouse button on "Submit and next" to the first
@@ -64,10 +65,10 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_app(data_dir: Path, port: int) -> subprocess.Popen:
+def start_app(data_dir: Path, port: int, script: str = "server.py") -> subprocess.Popen:
     env = {**os.environ, "VTT_DATA_DIR": str(data_dir), "VTT_SEED_DEMO": "0"}
     env.pop("VTT_DATABASE_URL", None)
-    command = [sys.executable, "-m", "streamlit", "run", "server.py", "--server.port", str(port)]
+    command = [sys.executable, "-m", "streamlit", "run", script, "--server.port", str(port)]
     # The options `make run` starts the app with.
     options = {
         "server.headless": "true",
@@ -107,6 +108,16 @@ def summary(timings: list[float]) -> str:
     )
 
 
+def seeded_database(data_dir: Path, readers: int, cases: int) -> str:
+    """An SQLite database in `data_dir` seeded like `bench_reading`; the first reader's code."""
+    engine = make_engine(f"sqlite:///{data_dir / 'vtt.sqlite3'}")
+    migrate(engine)
+    reader = seed(engine, AssetStore(data_dir / "assets"), readers, cases)[0]
+    code = issue_new_code(engine, reader).code
+    engine.dispose()
+    return code
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--readers", type=int, default=100)
@@ -119,11 +130,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as folder:
         data_dir = Path(folder)
-        engine = make_engine(f"sqlite:///{data_dir / 'vtt.sqlite3'}")
-        migrate(engine)
-        reader = seed(engine, AssetStore(data_dir / "assets"), args.readers, args.cases)[0]
-        code = issue_new_code(engine, reader).code
-        engine.dispose()
+        code = seeded_database(data_dir, args.readers, args.cases)
         port = free_port()
         server = start_app(data_dir, port)
         in_page: list[float] = []
@@ -139,6 +146,9 @@ def main() -> None:
                 page.goto(f"http://127.0.0.1:{port}/?code={code}")
                 page.get_by_role("button", name="Start", exact=True).click()
                 page.get_by_text(re.compile(r"Case \d+ of \d+")).first.wait_for()
+                page.wait_for_selector(SETTLED)
+                # The simple viewer's PNGs (bench_viewer_browser times the viewer).
+                page.get_by_text("Simple viewer", exact=True).click()
                 page.wait_for_selector(SETTLED)
                 for _ in range(args.submits):
                     number = case_number(page)

@@ -1,13 +1,19 @@
 """Reader: instructions, practice cases, the study's cases one at a time, and the finish page.
 
 Blinding: this page shows only the case's viewport names, its number in the reader's order and
-the questions. Widget keys are built from the case's opaque public id; images are rendered from
-canonical arrays by the same function for every case.
+the questions. Widget keys are built from the case's opaque public id; images reach the browser
+as pixel samples of one length for every 2D viewport (the viewer) or as PNGs of one length (the
+simple viewer), made from canonical arrays by the same function for every case.
 
-Speed: the case (progress, view controls, images, questions) is a fragment, so "Submit and next"
-and the view controls rerun only it; the next case's images are rendered while the reader reads
-this one, and each PNG is encoded once (the render cache) and served at the same address for as
-long as it is shown.
+The reading room: a dark page (readers only) with the images as large as the window allows
+and the questions beside them on wide screens. The viewer (pages/viewer) does window/level,
+zoom, pan and slices in the browser and gives the page its keyboard (answer keys shown under
+the choices, Enter for the main button, B for "Back"); the reader may switch to the simple
+viewer (sliders and server-rendered PNGs), which AppTest gets too (it runs no component).
+
+Speed: the case (progress, images, questions) is a fragment, so "Submit and next" reruns only
+it; the next case's pixels (or PNGs) are prepared while the reader reads this one, and each is
+computed once (the caches of study.viewer_payload and study.rendering).
 """
 
 import time
@@ -15,15 +21,19 @@ import time
 import pandas as pd
 import streamlit as st
 
-from pages import ui
+from pages import ui, viewer
+from study.answer_keys import answer_keys
 from study.models import Feedback, QuestionKind, StudyStatus
+from study.phases import INFORMED_TEXT
 from study.reading import (
+    AnswerFeedback,
     CaseView,
     QuestionView,
     ReaderAccessError,
     ReadingError,
     case_at,
     case_feedback,
+    mark_informed,
     mark_instructions_seen,
     next_case,
     reader_score,
@@ -31,12 +41,18 @@ from study.reading import (
     record_answer,
 )
 from study.rendering import prefetch_upcoming, render_case
+from study.report.thumbnails import case_thumbnails
+from study.viewer_payload import prefetch_viewer_case, viewer_case
 
 DEFAULT_VIEW = {"view-center": 0.5, "view-width": 1.0, "view-zoom": 1.0}
 # Each image at most this wide on screen (CSS px; narrower when the page is): twice the default
 # 256 px render, so small images are not blown up to the width of the page. The browser scales
 # the image; the PNG sent is the render itself, never re-encoded to fit.
 IMAGE_WIDTH = 512
+SUBMIT = "Submit and next"
+BACK = "Back"
+NEXT = "Next case"
+THUMBNAIL_SIZE = 64
 
 ui.require(ui.Role.READER)
 engine = ui.engine()
@@ -48,6 +64,7 @@ except ReaderAccessError as error:
     st.error(str(error))
     st.stop()
 
+st.html(viewer.ROOM_CSS)
 st.title(state.study_name)
 
 
@@ -61,7 +78,13 @@ def show_feedback(public_id: str) -> None:
             st.error(f"**{line.wording}** You answered {line.given}; the answer is {line.correct}.")
 
 
-def ask(view: CaseView, question: QuestionView) -> None:
+def option_keys(view: CaseView) -> dict[int, tuple[str, ...]]:
+    """The keyboard key of each option of every question of the case (none for free text)."""
+    keys = answer_keys([(question.kind, question.options) for question in view.questions])
+    return {question.id: k for question, k in zip(view.questions, keys, strict=True)}
+
+
+def ask(view: CaseView, question: QuestionView, keys: tuple[str, ...]) -> None:
     key = f"answer-{view.public_id}-{question.id}"
     given = view.answers.get(question.id)
     label = question.wording + ("" if question.required else " (optional)")
@@ -74,6 +97,7 @@ def ask(view: CaseView, question: QuestionView) -> None:
         question.values,
         index=question.values.index(given) if given in question.values else None,
         format_func=labels.__getitem__,
+        captions=[f"`{k}`" if k else "" for k in keys] if viewer.available() else None,
         horizontal=True,
         key=key,
     )
@@ -83,7 +107,7 @@ def reset_view() -> None:
     st.session_state.update(DEFAULT_VIEW)
 
 
-def view_controls() -> tuple[tuple[float, float], float]:
+def simple_view_controls() -> tuple[tuple[float, float], float]:
     """Window/level and zoom, applied identically to every image of the case."""
     for key, value in DEFAULT_VIEW.items():
         st.session_state.setdefault(key, value)
@@ -126,13 +150,46 @@ def leave_feedback() -> None:
     st.session_state.pop("feedback-for", None)
 
 
+def simple_viewer(view: CaseView) -> None:
+    """Sliders and server-rendered PNGs (each at most IMAGE_WIDTH px wide on screen)."""
+    window, zoom = simple_view_controls()
+    images = render_case(view, window=window, zoom=zoom)
+    columns = st.columns(len(images), width=IMAGE_WIDTH * len(images))
+    for column, (caption, png) in zip(columns, images, strict=True):
+        column.image(png, caption=caption, width="stretch", output_format="PNG", alt=caption)
+    prefetch_upcoming(engine, reader, view.public_id, window=window, zoom=zoom)
+
+
+def images(view: CaseView, keys: dict[int, tuple[str, ...]]) -> None:
+    """The viewer (or the simple viewer), with the page's keyboard: the keys of the choice
+    questions in the page's order, Enter and B."""
+    if not viewer.available():
+        simple_viewer(view)
+        return
+    choices = [keys[q.id] for q in view.questions if q.kind != QuestionKind.FREE_TEXT]
+    actions = {"Enter": SUBMIT} | ({"B": BACK} if view.can_go_back else {})
+    if st.session_state.get("simple-viewer"):
+        simple_viewer(view)
+        viewer.keyboard(keys=choices, actions=actions)
+    else:
+        viewer.show_case(viewer_case(view), keys=choices, actions=actions)
+        prefetch_viewer_case(engine, reader, view.public_id)
+    st.toggle(
+        "Simple viewer",
+        key="simple-viewer",
+        help="Images not showing? Use the simple viewer: sliders, and images drawn by the server.",
+    )
+
+
 @st.fragment
 def reading() -> None:
     pending = st.session_state.get("feedback-for")
     if pending:
         st.subheader("Feedback")
         show_feedback(pending)
-        st.button("Next case", type="primary", on_click=leave_feedback)
+        st.button(NEXT, type="primary", on_click=leave_feedback)
+        if viewer.available():
+            viewer.keyboard(keys=[], actions={"Enter": NEXT})
         return
     revisit = st.session_state.get("revisit-position")
     try:
@@ -152,24 +209,22 @@ def reading() -> None:
         st.progress(view.number / view.of, text=f"Practice case {view.number} of {view.of}")
     else:
         st.progress((view.number - 1) / view.of, text=f"Case {view.number} of {view.of}")
-    window, zoom = view_controls()
-    images = render_case(view, window=window, zoom=zoom)
-    columns = st.columns(len(images), width=IMAGE_WIDTH * len(images))
-    for column, (caption, png) in zip(columns, images, strict=True):
-        column.image(png, caption=caption, width="stretch", output_format="PNG", alt=caption)
-
-    with st.form(f"case-{view.public_id}"):
-        for question in view.questions:
-            ask(view, question)
-        back_col, submit_col = st.columns([1, 4])
-        submit_col.form_submit_button(
-            "Submit and next", type="primary", on_click=submit_case, args=(view,)
-        )
-        if view.can_go_back:
-            back_col.form_submit_button("Back", on_click=go_back, args=(view,))
-    if error := st.session_state.pop("reading-error", None):
-        st.error(error)
-    prefetch_upcoming(engine, reader, view.public_id, window=window, zoom=zoom)
+    # Side by side on wide screens; Streamlit stacks the columns on narrow ones.
+    images_column, questions_column = st.columns([3, 1], gap="medium")
+    keys = option_keys(view)
+    with images_column:
+        images(view, keys)
+    with questions_column:
+        with st.form(f"case-{view.public_id}"):
+            for question in view.questions:
+                ask(view, question, keys[question.id])
+            st.form_submit_button(
+                SUBMIT, type="primary", on_click=submit_case, args=(view,), width="stretch"
+            )
+            if view.can_go_back:
+                st.form_submit_button(BACK, on_click=go_back, args=(view,), width="stretch")
+        if error := st.session_state.pop("reading-error", None):
+            st.error(error)
     ui.keep_collections_short()
 
 
@@ -178,26 +233,39 @@ def back_to_last_case() -> None:
     st.session_state["reviewing"] = True
 
 
+def answer_text(answer: AnswerFeedback) -> str:
+    if answer.correct is None:
+        return answer.given
+    if answer.is_correct:
+        return f"{answer.given}: correct"
+    return f"{answer.given}; the answer is {answer.correct}"
+
+
 def show_score() -> None:
     score = reader_score(engine, reader)
     st.subheader("Your score")
-    for line in score.lines:
-        share = line.correct / line.scored
-        st.metric(
-            line.wording, f"{line.correct} of {line.scored}", f"{share:.0%}", delta_color="off"
-        )
+    # Counts without arrows or colours: a score is not a trend.
+    for column, line in zip(st.columns(max(1, len(score.lines))), score.lines, strict=False):
+        column.metric(line.wording, f"{line.correct} of {line.scored}")
+        column.caption(f"{line.correct / line.scored:.0%} correct")
+    thumbnails = case_thumbnails(
+        {case.number: case.viewports for case in score.cases},
+        [case.number for case in score.cases],
+        size=THUMBNAIL_SIZE,
+    )
+    wordings = list(dict.fromkeys(a.wording for case in score.cases for a in case.answers))
     rows = [
-        {
-            "case": case.number,
-            "question": answer.wording,
-            "your answer": answer.given,
-            "answer": answer.correct or "",
-            "correct": "" if answer.is_correct is None else ("yes" if answer.is_correct else "no"),
-        }
+        {"case": case.number, "image": thumbnails.get(case.number)}
+        | {answer.wording: answer_text(answer) for answer in case.answers}
         for case in score.cases
-        for answer in case.answers
     ]
-    st.dataframe(pd.DataFrame(rows), hide_index=True)
+    st.dataframe(
+        # A question a case did not ask (paired cases ask fewer) stays blank.
+        pd.DataFrame(rows, columns=["case", "image", *wordings]).fillna({w: "" for w in wordings}),
+        hide_index=True,
+        row_height=THUMBNAIL_SIZE + 8,
+        column_config={"image": st.column_config.ImageColumn("image", width="small")},
+    )
 
 
 def finish_page() -> None:
@@ -222,6 +290,19 @@ def finish_page() -> None:
     show_score()
 
 
+def informed_page() -> None:
+    """Between the phases of a two-phase study: the reader is told, then reads on."""
+    st.subheader("Second part")
+    st.markdown(INFORMED_TEXT)
+    if st.button("Start the second part", type="primary"):
+        try:
+            mark_informed(engine, reader)
+        except ReadingError as error:
+            st.error(str(error))
+            return
+        st.rerun()
+
+
 if state.status == StudyStatus.DRAFT:
     st.info("This study has not opened yet; please come back later.")
 elif not state.instructions_seen:
@@ -240,6 +321,8 @@ elif not state.instructions_seen:
     if st.button("Start", type="primary"):
         mark_instructions_seen(engine, reader)
         st.rerun()
+elif state.informed_pending and state.status == StudyStatus.OPEN:
+    informed_page()
 elif state.progress.finished and not st.session_state.get("reviewing"):
     finish_page()
 elif state.status == StudyStatus.CLOSED:

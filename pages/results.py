@@ -115,6 +115,13 @@ with st.expander("Subgroup filters (empty: everything)"):
             )
         ),
         readers=tuple(columns[4].multiselect("Reader", choices["readers"], key="filter-readers")),
+        phases=tuple(
+            st.multiselect(
+                "Phase (1 uninformed, 2 informed)", choices["phases"], key="filter-phases"
+            )
+        )
+        if len(choices["phases"]) > 1
+        else (),
         machines=bool(data.answers["machine"].any())
         and st.checkbox(
             "Count machine readers as readers in the tables",

@@ -105,6 +105,13 @@ def build_form() -> None:
         allow_revisit = st.checkbox(
             "Readers may go back and change answers", key="new-revisit", help=REVISIT_HELP
         )
+        informed_phase = st.checkbox(
+            "Two phases: read every case uninformed, then again told that some images are "
+            "synthetic",
+            key="new-informed",
+            help="Use the template 'Informed and uninformed phases' (or questions limited to a "
+            "phase): real-or-synthetic questions are asked in the second phase only.",
+        )
         margin_col, target_col = st.columns(2)
         margin = margin_col.number_input(
             "Equivalence margin (accuracy within 0.5 ± margin: indistinguishable)",
@@ -177,6 +184,7 @@ def build_form() -> None:
         equivalence_margin=float(margin),
         target_halfwidth=float(target) or None,
         settings=marks_settings,
+        informed_phase=informed_phase,
     )
     try:
         create_study(engine, plan)
@@ -192,7 +200,11 @@ def build_form() -> None:
 def question_editor(study_id: int, draft: bool) -> None:
     for info in study_questions(engine, study_id):
         spec = info.spec
-        title = f"{info.position}. {spec.wording} ({spec.kind.value}; {', '.join(spec.applies_to)})"
+        phase = f"; phase {spec.phase} only" if spec.phase else ""
+        title = (
+            f"{info.position}. {spec.wording} ({spec.kind.value}; "
+            f"{', '.join(spec.applies_to)}{phase})"
+        )
         with st.expander(title, expanded=False):
             st.write("Options: " + (", ".join(spec.options) or "free text"))
             if not draft:
@@ -214,7 +226,12 @@ def question_editor(study_id: int, draft: bool) -> None:
                         engine,
                         info.id,
                         QuestionSpec(
-                            QuestionKind(spec.kind), wording, lines, required, tuple(applies)
+                            QuestionKind(spec.kind),
+                            wording,
+                            lines,
+                            required,
+                            tuple(applies),
+                            spec.phase,
                         ),
                     )
                     st.rerun()

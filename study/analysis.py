@@ -1,6 +1,8 @@
 """The tidy answers table: one row per reader x case x question, joined with the ground truth.
 
-`machine` marks the answers of machine readers (imported scores, `study.machine_reader`): the
+`phase` is 1 or, in a two-phase study's informed phase, 2 (`phase_case` the phase-1 case of
+the same images, which pairs a reader's answers across the phases); `machine` marks the
+answers of machine readers (imported scores, `study.machine_reader`): the
 report leaves them out of the readers' tables unless asked to include them.
 
 Every statistic, table, plot and export is computed from this frame (see `study.stats`).
@@ -38,6 +40,8 @@ TIDY_COLUMNS = [
     "revisions",
     "saved_at",
     "machine",
+    "phase",
+    "phase_case",
 ]
 
 
@@ -71,6 +75,9 @@ def read_answers(session: Session, study_id: int) -> pd.DataFrame:
             "reader": reader.alias,
             "reader_id": reader.id,
             "machine": reader.kind == ReaderKind.MACHINE,
+            "phase": case.phase,
+            # The phase-1 case of the same images (the case itself in phase 1).
+            "phase_case": case.first_phase_id or case.id,
             "experience_years": reader.experience_years,
             "case_id": case.id,
             "case_public_id": case.public_id,

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from study.case_copies import copy_case
 from study.db import transaction
 from study.imaging.errors import VTTError
 from study.imaging.types import Origin
@@ -43,6 +44,7 @@ from study.models import (
     StudyStatus,
     utcnow,
 )
+from study.phases import INFORMED_SETTING, check_phases, informed_copy, is_phased
 from study.questions import (
     ALL_CASE_KINDS,
     TEMPLATES,
@@ -149,6 +151,9 @@ class StudyPlan:
     settings: dict[str, Any] = field(default_factory=dict)
     equivalence_margin: float = DEFAULT_MARGIN
     target_halfwidth: float | None = None
+    # A second, informed phase (study.phases): every case read again, told that some images
+    # are synthetic, after the whole first phase.
+    informed_phase: bool = False
 
 
 # --- the analysis settings of a study ---------------------------------------------------------
@@ -457,22 +462,8 @@ def _new_case(study_id: int, drawn: _DrawnCase, *, practice: bool) -> Case:
     return case
 
 
-def _repeat_of(original: Case) -> Case:
-    case = Case(
-        study_id=original.study_id,
-        public_id=secrets.token_hex(8),
-        kind=original.kind,
-        origin=original.origin,
-        lesion=original.lesion,
-        sequence=original.sequence,
-        practice=False,
-        repeat_of_id=original.id,
-    )
-    case.views = [
-        CaseAsset(asset_id=view.asset_id, viewport=view.viewport, position=view.position)
-        for view in original.views
-    ]
-    return case
+def _check_phases(study: Study, questions: Sequence[QuestionInfo]) -> None:
+    check_phases(is_phased(study.settings), [info.spec for info in questions])
 
 
 def _plan_settings(plan: StudyPlan) -> dict[str, Any]:
@@ -493,6 +484,7 @@ def _plan_settings(plan: StudyPlan) -> dict[str, Any]:
         "repeated_cases": plan.repeated_cases,
         MARGIN_SETTING: plan.equivalence_margin,
         TARGET_SETTING: plan.target_halfwidth,
+        INFORMED_SETTING: plan.informed_phase,
     }
 
 
@@ -509,6 +501,7 @@ def _add_questions(session: Session, study: Study, specs: Sequence[QuestionSpec]
                 options=list(spec.options),
                 required=spec.required,
                 applies_to=list(spec.applies_to),
+                phase=spec.phase,
             )
         )
 
@@ -538,6 +531,7 @@ def create_study(engine: Engine, plan: StudyPlan) -> int:
     if plan.practice_cases < 0 or plan.repeated_cases < 0:
         raise DesignError("practice and repeated cases cannot be negative")
     check_analysis_settings(plan.equivalence_margin, plan.target_halfwidth)
+    check_phases(plan.informed_phase, plan.questions)
     try:
         tolerances(plan.settings)
     except LocalisationError as error:
@@ -580,7 +574,9 @@ def create_study(engine: Engine, plan: StudyPlan) -> int:
         session.add_all(cases)
         session.flush()
         for original in rng.sample(cases[:main_count], plan.repeated_cases):
-            session.add(_repeat_of(original))
+            session.add(copy_case(original, repeat_of_id=original.id))
+        if plan.informed_phase:
+            session.add_all(informed_copy(original) for original in cases[:main_count])
         return study.id
 
 
@@ -636,6 +632,7 @@ def add_questions(engine: Engine, study_id: int, specs: Sequence[QuestionSpec]) 
         study = _study(session, study_id)
         _require_draft(study, "changed")
         _add_questions(session, study, specs)
+        _check_phases(study, read_questions(study))
 
 
 def update_question(engine: Engine, question_id: int, spec: QuestionSpec) -> None:
@@ -651,6 +648,8 @@ def update_question(engine: Engine, question_id: int, spec: QuestionSpec) -> Non
         question.options = list(spec.options)
         question.required = spec.required
         question.applies_to = list(spec.applies_to)
+        question.phase = spec.phase
+        _check_phases(question.study, read_questions(question.study))
 
 
 def remove_question(engine: Engine, question_id: int) -> None:
@@ -689,6 +688,7 @@ def read_questions(study: Study) -> list[QuestionInfo]:
                 tuple(q.options),
                 q.required,
                 tuple(q.applies_to or ALL_CASE_KINDS),
+                q.phase,
             ),
         )
         for q in study.questions
@@ -814,7 +814,10 @@ def list_studies(engine: Engine) -> list[StudySummary]:
                     Case.practice,
                     Case.repeat_of_id.is_not(None),
                     func.count(),
-                ).group_by(Case.study_id, Case.practice, Case.repeat_of_id.is_not(None))
+                )
+                # A two-phase study's informed cases show the same images again.
+                .where(Case.phase == 1)
+                .group_by(Case.study_id, Case.practice, Case.repeat_of_id.is_not(None))
             )
         }
         readers = dict(
@@ -863,6 +866,7 @@ def study_composition(engine: Engine, study_id: int) -> list[dict[str, Any]]:
                 Case.lesion,
                 Case.practice,
                 Case.repeat_of_id.is_not(None),
+                Case.phase,
                 func.count(),
             )
             .where(Case.study_id == study_id)
@@ -873,20 +877,21 @@ def study_composition(engine: Engine, study_id: int) -> list[dict[str, Any]]:
                 Case.lesion,
                 Case.practice,
                 Case.repeat_of_id.is_not(None),
+                Case.phase,
             )
         ).all()
     role = {(True, False): "practice", (False, True): "repeat", (False, False): "study"}
     return sorted(
         (
             {
-                "role": role[(bool(practice), bool(repeat))],
+                "role": "informed phase" if phase == 2 else role[(bool(practice), bool(repeat))],
                 "kind": str(kind),
                 "sequence": sequence,
                 "origin": str(origin),
                 "lesion": _lesion_label(lesion),
                 "cases": n,
             }
-            for kind, sequence, origin, lesion, practice, repeat, n in rows
+            for kind, sequence, origin, lesion, practice, repeat, phase, n in rows
         ),
         key=lambda row: tuple(str(v) for v in row.values()),
     )
@@ -916,6 +921,7 @@ def power_summary(
                 Case.study_id == study_id,
                 Case.practice.is_(False),
                 Case.repeat_of_id.is_(None),
+                Case.phase == 1,
             )
             .group_by(Case.sequence)
         ).all()

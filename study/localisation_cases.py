@@ -14,6 +14,7 @@ from sqlalchemy.orm import selectinload
 from study.db import transaction
 from study.imaging.canonical import canonical_from_bytes
 from study.models import Case, CaseAsset
+from study.plots import layout
 from study.storage import AssetStore
 
 MARK_STYLE = {"LL": ("circle", "#2ca02c"), "NL": ("x-thin-open", "#d62728")}
@@ -85,9 +86,4 @@ def case_marks_figure(
         anchor = "x" if column == 1 else f"x{column}"
         figure.update_yaxes(autorange="reversed", scaleanchor=anchor, row=1, col=column)
         figure.update_xaxes(showgrid=False, row=1, col=column)
-    figure.update_layout(
-        title={"text": f"Case {public_id}: marks against the lesion outlines", "x": 0.0},
-        template="plotly_white",
-        margin={"l": 10, "r": 10, "t": 60, "b": 10},
-    )
-    return figure
+    return layout(figure, f"Case {public_id}: marks against the lesion outlines")

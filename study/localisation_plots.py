@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from study.plots import layout
+
 AXES: dict[str, tuple[str, str]] = {
     "FROC": ("non-lesion localisations per case (NLF)", "lesion localisation fraction (LLF)"),
     "AFROC": ("false positive fraction (FPF, normal cases)", "lesion localisation fraction"),
@@ -35,10 +37,8 @@ def curve_figure(curves: pd.DataFrame, curve: str, origin: str) -> go.Figure:
             )
         )
     x_title, y_title = AXES[curve]
+    layout(figure, f"{curve}: {origin} cases")
     figure.update_layout(
-        title={"text": f"{curve}: {origin} cases", "x": 0.0, "xanchor": "left"},
-        template="plotly_white",
-        margin={"l": 10, "r": 10, "t": 60, "b": 10},
         xaxis_title=x_title,
         yaxis_title=y_title,
         yaxis_range=[0, 1.02],

@@ -82,9 +82,7 @@ def machine_summaries(
             & (tidy["question_kind"] == "real_or_synthetic")
         ]
         accuracy = (
-            float((calls["value"] == calls["origin"].astype(str)).mean())
-            if len(calls)
-            else np.nan
+            float((calls["value"] == calls["origin"].astype(str)).mean()) if len(calls) else np.nan
         )
         try:
             auc = delong_auc(values, truth, confidence=confidence)

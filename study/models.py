@@ -226,10 +226,15 @@ class Question(Base):
     options: Mapped[list[str]] = mapped_column(JSON, default=list)
     required: Mapped[bool] = mapped_column(Boolean, default=True)
     applies_to: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Asked in this phase of a two-phase study only (None: in every phase).
+    phase: Mapped[int | None] = mapped_column(Integer)
 
     study: Mapped[Study] = relationship(back_populates="questions")
 
-    __table_args__ = (UniqueConstraint("study_id", "position"),)
+    __table_args__ = (
+        UniqueConstraint("study_id", "position"),
+        CheckConstraint("phase IS NULL OR phase IN (1, 2)", name="phase_known"),
+    )
 
 
 class Case(Base):
@@ -246,13 +251,20 @@ class Case(Base):
     sequence: Mapped[str] = mapped_column(String(64))
     practice: Mapped[bool] = mapped_column(Boolean, default=False)
     repeat_of_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    # A two-phase study (study.phases): 1 uninformed, 2 informed; a phase-2 case shows the
+    # images of its phase-1 case `first_phase_id`.
+    phase: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    first_phase_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
 
     study: Mapped[Study] = relationship(back_populates="cases")
     views: Mapped[list[CaseAsset]] = relationship(
         back_populates="case", order_by="CaseAsset.position", cascade="all, delete-orphan"
     )
 
-    __table_args__ = (CheckConstraint("lesion IN (0, 1)", name="lesion_binary"),)
+    __table_args__ = (
+        CheckConstraint("lesion IN (0, 1)", name="lesion_binary"),
+        CheckConstraint("phase IN (1, 2)", name="phase_known"),
+    )
 
 
 class CaseAsset(Base):
@@ -288,6 +300,8 @@ class Reader(Base):
     code_created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     instructions_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When the reader of a two-phase study was told that some images are synthetic.
+    informed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     study: Mapped[Study] = relationship(back_populates="readers")

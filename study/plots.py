@@ -27,7 +27,9 @@ CLASS_LABELS: dict[str, tuple[str, str]] = {
 }
 
 
-def _layout(figure: go.Figure, title: str, *, height: int | None = None) -> go.Figure:
+def layout(figure: go.Figure, title: str, *, height: int | None = None) -> go.Figure:
+    """The house style of every results figure: title at the left, white template, tight
+    margins."""
     figure.update_layout(
         title={"text": title, "x": 0.0, "xanchor": "left"},
         template="plotly_white",
@@ -75,7 +77,7 @@ def _forest(
     figure.update_yaxes(
         categoryorder="array", categoryarray=list(reversed(labels)), title=None, type="category"
     )
-    return _layout(figure, title, height=max(260, 28 * len(labels) + 120))
+    return layout(figure, title, height=max(260, 28 * len(labels) + 120))
 
 
 def accuracy_forest(per_reader: pd.DataFrame, question_kind: str) -> go.Figure:
@@ -125,7 +127,7 @@ def confusion_matrix(row: Mapping[str, Any]) -> go.Figure:
         f"{KIND_TITLES.get(kind, kind)} ({reader}): positive class {row['positive_class']}, "
         f"n = {total}"
     )
-    return _layout(figure, title, height=320)
+    return layout(figure, title, height=320)
 
 
 def roc_curves(scores: pd.DataFrame, auc: pd.DataFrame) -> go.Figure:
@@ -174,7 +176,7 @@ def roc_curves(scores: pd.DataFrame, auc: pd.DataFrame) -> go.Figure:
         scaleanchor="x",
         constrain="domain",
     )
-    return _layout(figure, "ROC from confidence ratings (positive class synthetic)", height=520)
+    return layout(figure, "ROC from confidence ratings (positive class synthetic)", height=520)
 
 
 def auc_forest(auc: pd.DataFrame, mrmc: MrmcSummary | None) -> go.Figure:
@@ -219,7 +221,7 @@ def likert_histogram(distribution: pd.DataFrame) -> go.Figure:
     figure.update_layout(barmode="group")
     figure.update_xaxes(title="realism rating (1 = clearly artificial, 5 = real)", dtick=1)
     figure.update_yaxes(title="share of ratings", tickformat=".0%")
-    return _layout(figure, "Realism ratings by origin", height=360)
+    return layout(figure, "Realism ratings by origin", height=360)
 
 
 def lesion_by_origin(table: pd.DataFrame) -> go.Figure:
@@ -248,7 +250,7 @@ def lesion_by_origin(table: pd.DataFrame) -> go.Figure:
     figure.add_vline(x=0, line_dash="dash", line_color="grey")
     figure.update_xaxes(range=[-1, 1], title="accuracy on real minus on synthetic images")
     figure.update_yaxes(type="category", title=None)
-    return _layout(
+    return layout(
         figure,
         "Lesion identification, real vs synthetic (Newcombe 95% interval; positive class lesion)",
         height=max(240, 40 * len(labels) + 120),
@@ -270,4 +272,4 @@ def fool_rate_histogram(fool_rate: pd.DataFrame) -> go.Figure:
     figure.update_layout(barmode="group")
     figure.update_xaxes(range=[0, 1], title="share of readers fooled", tickformat=".0%")
     figure.update_yaxes(title="images")
-    return _layout(figure, "Fool rate per image", height=340)
+    return layout(figure, "Fool rate per image", height=340)

@@ -44,6 +44,9 @@ class QuestionSpec:
     options: tuple[str, ...] = ()
     required: bool = True
     applies_to: tuple[str, ...] = ALL_CASE_KINDS
+    # In a two-phase study (study.phases): asked in phase 1 (uninformed) or 2 (informed)
+    # only; None asks it in every phase.
+    phase: int | None = None
 
 
 def answer_values(kind: QuestionKind, options: Sequence[str]) -> list[str]:
@@ -62,6 +65,10 @@ def check_question(spec: QuestionSpec) -> None:
     """Raise QuestionError unless the question can be asked and scored as its kind says."""
     if not spec.wording.strip():
         raise QuestionError("a question needs a wording")
+    if spec.phase not in (None, 1, 2):
+        raise QuestionError(
+            f"'{spec.wording}': phase {spec.phase!r} is not 1 (uninformed), 2 (informed) or none"
+        )
     unknown = set(spec.applies_to) - set(ALL_CASE_KINDS)
     if unknown or not spec.applies_to:
         raise QuestionError(
@@ -124,6 +131,35 @@ TEMPLATES: dict[str, tuple[QuestionSpec, ...]] = {
             "5 = certain); submit without marks if you see none.",
             LIKERT_5,
             applies_to=(CaseKind.SINGLE.value, CaseKind.PAIRED.value),
+        ),
+    ),
+    "Informed and uninformed phases": (
+        QuestionSpec(
+            QuestionKind.LIKERT_REALISM,
+            "How good is this image's quality? (1 = unusable, 5 = excellent)",
+            LIKERT_5,
+            applies_to=(CaseKind.SINGLE.value,),
+        ),
+        QuestionSpec(
+            QuestionKind.LESION_PRESENT,
+            "Suspected cancerous lesion (PI-RADS >= 3)?",
+            ("Yes", "No"),
+            applies_to=(CaseKind.SINGLE.value,),
+            phase=1,
+        ),
+        QuestionSpec(
+            QuestionKind.REAL_OR_SYNTHETIC,
+            "Real or synthetic?",
+            ("Real", "Synthetic"),
+            applies_to=(CaseKind.SINGLE.value,),
+            phase=2,
+        ),
+        QuestionSpec(
+            QuestionKind.CONFIDENCE,
+            "How confident are you? (1 = guessing, 5 = certain)",
+            LIKERT_5,
+            applies_to=(CaseKind.SINGLE.value,),
+            phase=2,
         ),
     ),
     "2AFC": (

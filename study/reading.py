@@ -43,6 +43,7 @@ from study.models import (
     StudyStatus,
     utcnow,
 )
+from study.phases import is_phased
 from study.questions import answer_values, expected_value, option_label
 
 FREE_TEXT_LIMIT = 4000
@@ -79,33 +80,39 @@ class CaseRef:
     id: int
     practice: bool
     repeat_of_id: int | None
+    phase: int = 1
 
 
 def reading_order(seed: int, reader_id: int, cases: Sequence[CaseRef]) -> list[int]:
-    """Case ids in a reader's order: practice cases, the study's cases, then the repeats.
+    """Case ids in a reader's order: practice cases, the study's cases, the repeats, then (in
+    a two-phase study) the informed phase's cases.
 
     Each part is shuffled by `random.Random(f"{seed}:{reader_id}")`: reproducible, and different
     for every reader. Repeats come after every original, and the first repeat never directly
-    follows its own original.
+    follows its own original. The informed phase is shuffled anew (a new order of the same
+    images), drawn after the rest so that a study without it keeps its order.
     """
     rng = random.Random(f"{seed}:{reader_id}")
     ordered = sorted(cases, key=lambda c: c.id)
-    practice = [c.id for c in ordered if c.practice]
-    originals = [c.id for c in ordered if not c.practice and c.repeat_of_id is None]
-    repeats = [c for c in ordered if not c.practice and c.repeat_of_id is not None]
+    first = [c for c in ordered if c.phase == 1]
+    practice = [c.id for c in first if c.practice]
+    originals = [c.id for c in first if not c.practice and c.repeat_of_id is None]
+    repeats = [c for c in first if not c.practice and c.repeat_of_id is not None]
+    informed = [c.id for c in ordered if c.phase == 2]
     rng.shuffle(practice)
     rng.shuffle(originals)
     rng.shuffle(repeats)
     if repeats and len(originals) > 1 and repeats[0].repeat_of_id == originals[-1]:
         originals[0], originals[-1] = originals[-1], originals[0]
-    return practice + originals + [c.id for c in repeats]
+    rng.shuffle(informed)
+    return practice + originals + [c.id for c in repeats] + informed
 
 
 def create_assignments(session: Session, study: Study, reader: Reader) -> None:
     """Give `reader` their order of the study's cases (no-op when they have it already)."""
     if session.scalar(select(Assignment.id).where(Assignment.reader_id == reader.id).limit(1)):
         return
-    refs = [CaseRef(c.id, c.practice, c.repeat_of_id) for c in study.cases]
+    refs = [CaseRef(c.id, c.practice, c.repeat_of_id, c.phase) for c in study.cases]
     session.add_all(
         Assignment(reader_id=reader.id, case_id=case_id, position=position)
         for position, case_id in enumerate(reading_order(study.seed, reader.id, refs))
@@ -179,6 +186,9 @@ class ReaderState:
     progress: ReaderProgress
     # The reader has been shown their score (feedback at the end): every answer is final.
     score_seen: bool = False
+    # A two-phase study whose first phase the reader has finished, not yet told about the
+    # synthetic images (study.phases): the reading page tells them before phase 2.
+    informed_pending: bool = False
 
 
 def _reader(session: Session, reader_id: int, *options: ExecutableOption) -> Reader:
@@ -225,7 +235,35 @@ def reader_state(engine: Engine, reader_id: int) -> ReaderState:
             feedback=Feedback(study.feedback),
             progress=_progress(session, reader.id),
             score_seen=_score_seen(session, reader.id),
+            informed_pending=_informed_pending(session, reader),
         )
+
+
+def _informed_pending(session: Session, reader: Reader) -> bool:
+    """Whether the reader has finished phase 1 of a two-phase study and not yet been told."""
+    if not is_phased(reader.study.settings) or reader.informed_at is not None:
+        return False
+    left = session.scalar(
+        select(func.count())
+        .select_from(Assignment)
+        .join(Case, Case.id == Assignment.case_id)
+        .where(
+            Assignment.reader_id == reader.id,
+            Assignment.completed_at.is_(None),
+            Case.phase == 1,
+        )
+    )
+    return left == 0
+
+
+def mark_informed(engine: Engine, reader_id: int) -> None:
+    """Record that the reader was told that some images are synthetic: phase 2 starts, and
+    their phase-1 answers are final."""
+    with transaction(engine) as session:
+        reader = _reader(session, reader_id)
+        if not _informed_pending(session, reader):
+            raise ReadingError("There is no second part to start now.")
+        reader.informed_at = utcnow()
 
 
 def _score_seen(session: Session, reader_id: int) -> bool:
@@ -252,8 +290,10 @@ def mark_instructions_seen(engine: Engine, reader_id: int) -> None:
             reader.instructions_seen_at = utcnow()
 
 
-def _applies(question: Question, kind: CaseKind) -> bool:
-    return not question.applies_to or kind.value in question.applies_to
+def _applies(question: Question, kind: CaseKind, phase: int = 1) -> bool:
+    """Whether `question` is asked on a case of `kind` in `phase`."""
+    kinds = not question.applies_to or kind.value in question.applies_to
+    return kinds and question.phase in (None, phase)
 
 
 def _question_view(question: Question) -> QuestionView:
@@ -310,11 +350,17 @@ def _case_view(session: Session, reader: Reader, assignment: Assignment) -> Case
     can_go_back = False
     if reader.study.allow_revisit and assignment.position > 0:
         previous = session.execute(
-            select(Assignment.truth_shown_at).where(
+            select(Assignment.truth_shown_at, Case.phase)
+            .join(Case, Case.id == Assignment.case_id)
+            .where(
                 Assignment.reader_id == reader.id, Assignment.position == assignment.position - 1
             )
         ).first()
-        can_go_back = previous is not None and previous.truth_shown_at is None
+        can_go_back = (
+            previous is not None
+            and previous.truth_shown_at is None
+            and not (previous.phase == 1 and reader.informed_at is not None)
+        )
     return CaseView(
         public_id=case.public_id,
         position=assignment.position,
@@ -323,7 +369,9 @@ def _case_view(session: Session, reader: Reader, assignment: Assignment) -> Case
         of=of,
         kind=kind,
         viewports=_viewports(case),
-        questions=tuple(_question_view(q) for q in reader.study.questions if _applies(q, kind)),
+        questions=tuple(
+            _question_view(q) for q in reader.study.questions if _applies(q, kind, case.phase)
+        ),
         answers=answers,
         completed=assignment.completed_at is not None,
         final=assignment.truth_shown_at is not None,
@@ -343,7 +391,19 @@ def next_case(engine: Engine, reader_id: int) -> CaseView | None:
             .limit(1)
             .options(_CASE_VIEWS)
         )
-        return None if assignment is None else _case_view(session, reader, assignment)
+        if assignment is None:
+            return None
+        _check_informed(reader, assignment.case)
+        return _case_view(session, reader, assignment)
+
+
+def _check_informed(reader: Reader, case: Case) -> None:
+    """Raise ReadingError for a phase-2 case before the reader was told, and for a phase-1
+    case after (its answers are final then)."""
+    if case.phase == 2 and reader.informed_at is None:
+        raise ReadingError("Please read the instructions of the second part first.")
+    if case.phase == 1 and not case.practice and reader.informed_at is not None:
+        raise ReadingError("The answers of the first part are final now that it has ended.")
 
 
 def upcoming_viewports(engine: Engine, reader_id: int, public_id: str) -> tuple[Viewport, ...]:
@@ -382,6 +442,7 @@ def case_at(engine: Engine, reader_id: int, position: int) -> CaseView:
             raise RevisitNotAllowedError("This study does not allow going back to earlier cases.")
         if assignment.truth_shown_at is not None:
             raise AnswersFinalError(ANSWERS_FINAL)
+        _check_informed(reader, assignment.case)
         return _case_view(session, reader, assignment)
 
 
@@ -479,7 +540,8 @@ def record_answer(
             raise ReadingError("This case is not part of your reading.")
         case = assignment.case
         kind = CaseKind(case.kind)
-        questions = {q.id: q for q in study.questions if _applies(q, kind)}
+        _check_informed(reader, case)
+        questions = {q.id: q for q in study.questions if _applies(q, kind, case.phase)}
         unknown = set(values) - set(questions)
         if unknown:
             raise ReadingError("An answer was sent for a question this case does not ask.")
@@ -570,6 +632,8 @@ class ScoreLine:
 class CaseResult:
     number: int
     answers: tuple[AnswerFeedback, ...]
+    # The case's images, for thumbnails beside the answers.
+    viewports: tuple[Viewport, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -592,7 +656,7 @@ def _feedback(
     real_viewport = _real_viewport(case)
     lines = []
     for question in questions:
-        if not _applies(question, kind) or question.id not in given:
+        if not _applies(question, kind, case.phase) or question.id not in given:
             continue
         qkind = QuestionKind(question.kind)
         truth = expected_value(qkind, CaseOrigin(case.origin), case.lesion, real_viewport)
@@ -680,7 +744,9 @@ def reader_score(engine: Engine, reader_id: int) -> ReaderScore:
                 if line.is_correct is not None:
                     tally[question.id][0] += int(line.is_correct)
                     tally[question.id][1] += 1
-            cases.append(CaseResult(number, tuple(line for _, line in lines)))
+            cases.append(
+                CaseResult(number, tuple(line for _, line in lines), _viewports(assignment.case))
+            )
         return ReaderScore(
             lines=tuple(
                 ScoreLine(q.wording, *tally[q.id]) for q in study.questions if tally[q.id][1]

@@ -37,6 +37,7 @@ from study.design import (
 )
 from study.imaging.errors import VTTError
 from study.models import Case, QuestionKind, Reader, ReaderKind, Study, StudyAction
+from study.phases import is_phased
 from study.questions import answer_values
 from study.simulate import is_simulated
 from study.stats import StatsError
@@ -46,6 +47,7 @@ from study.stats.crossing import CrossedBlock, crossed_block
 from study.stats.equivalence import DEFAULT_MARGIN, MEAN_OF_READERS, equivalence_table
 from study.stats.likert import likert_distribution, likert_real_vs_synthetic, likert_summary
 from study.stats.mrmc import MrmcResult, mrmc_data, obuchowski_rockette
+from study.stats.phase_change import PhaseChange, phase_change
 from study.stats.roc import auc_table, mrmc_long_frame, ordinal_scores
 from study.stats.tables import (
     BINARY_KINDS,
@@ -166,7 +168,9 @@ def read_context(session: Session, study_id: int) -> StudyContext:
             Case.lesion,
             Case.practice,
             Case.repeat_of_id.is_not(None),
-        ).where(Case.study_id == study_id)
+        )
+        # A two-phase study's informed cases show the phase-1 images again: counted once.
+        .where(Case.study_id == study_id, Case.phase == 1)
     ).all()
     columns = ["kind", "sequence", "origin", "lesion", "practice", "repeat"]
     cases = pd.DataFrame(
@@ -218,6 +222,8 @@ class Filters:
     origins: tuple[str, ...] = ()
     presentations: tuple[str, ...] = ()
     readers: tuple[str, ...] = ()
+    # 1 (uninformed) and/or 2 (informed) in a two-phase study.
+    phases: tuple[str, ...] = ()
     # Machine readers' answers count as a reader's in the tables (they never enter the
     # readers' MRMC analysis, which compares the people with the machine instead).
     machines: bool = False
@@ -232,6 +238,7 @@ class Filters:
                 ("origin", self.origins),
                 ("presentation", self.presentations),
                 ("reader", self.readers),
+                ("phase", self.phases),
             )
             if values
         ]
@@ -252,6 +259,7 @@ def filter_choices(tidy: pd.DataFrame) -> dict[str, list[str]]:
         "origins": sorted(tidy["origin"].dropna().astype(str).unique()),
         "presentations": [p for p in PRESENTATIONS if p in set(presentation(tidy))],
         "readers": sorted(tidy["reader"].dropna().astype(str).unique()),
+        "phases": sorted(tidy["phase"].dropna().astype(str).unique()) if "phase" in tidy else [],
     }
 
 
@@ -268,6 +276,8 @@ def apply_filters(tidy: pd.DataFrame, filters: Filters) -> pd.DataFrame:
         keep &= presentation(tidy).isin(filters.presentations)
     if filters.readers:
         keep &= tidy["reader"].astype(str).isin(filters.readers)
+    if filters.phases:
+        keep &= tidy["phase"].astype(str).isin(filters.phases)
     if not filters.machines and "machine" in tidy.columns:
         keep &= ~tidy["machine"].astype(bool)
     return tidy[keep]
@@ -485,6 +495,8 @@ class ResultTables:
     likert_test: pd.DataFrame
     fool_rate: pd.DataFrame
     notes: dict[str, str]
+    # A two-phase study: how the realism ratings changed once readers were told.
+    phase_change: PhaseChange | None = None
 
     def has_seed_cells(self) -> bool:
         """Whether any cell of the seed study's Table 4.3 has readings."""
@@ -612,6 +624,12 @@ def build_report(
         test = _attempt("likert_test", notes, lambda: _likert_test(ratings))
     else:
         notes["likert"] = "the study asks no realism (Likert) question"
+    change = None
+    if "phase" in tidy.columns and (tidy["phase"] == 2).any():
+        try:
+            change = phase_change(ratings, confidence=confidence)
+        except StatsError as error:
+            notes["phases"] = str(error)
     return ResultTables(
         filters=filters,
         # Practice answers are not analysed, so they are not counted either.
@@ -639,6 +657,7 @@ def build_report(
         likert_test=test,
         fool_rate=fool_rate_table(binary),
         notes=notes,
+        phase_change=change,
     )
 
 
@@ -662,6 +681,10 @@ def report_tables(report: ResultTables) -> dict[str, pd.DataFrame]:
         "likert_summary": report.likert_summary,
         "likert_test": report.likert_test,
         "fool_rate": report.fool_rate,
+        "phase_change_per_reader": (
+            report.phase_change.per_reader if report.phase_change else pd.DataFrame()
+        ),
+        "phase_change": report.phase_change.summary if report.phase_change else pd.DataFrame(),
     }
     return {name: table for name, table in tables.items() if not table.empty}
 
@@ -981,6 +1004,13 @@ def methods_text(context: StudyContext, report: ResultTables | None = None) -> l
             f"{_count(repeats, 'case')} were shown a second time at the end, for intra-reader "
             "agreement only. "
             if repeats
+            else ""
+        )
+        + (
+            "The study had two phases: readers first read every case without being told that "
+            "some images were synthetic, then, told, read the same images again in a new order "
+            "and answered whether each was real or synthetic. "
+            if is_phased(context.settings)
             else ""
         )
         + "Each reader saw the cases in an order of their own, shuffled with a seeded random "

@@ -40,7 +40,7 @@ from study.models import (
     StudyStatus,
 )
 from study.questions import answer_values
-from study.reading import record_answer
+from study.reading import mark_informed, record_answer
 
 SIMULATED_SETTING = "simulated_answers"
 CASE_EFFECT_SD = 0.5
@@ -140,6 +140,8 @@ def _answers(
         kind = QuestionKind(question.kind)
         if question.applies_to and CaseKind(case.kind).value not in question.applies_to:
             continue
+        if question.phase not in (None, case.phase):
+            continue
         values = answer_values(kind, question.options)
         if kind == QuestionKind.REAL_OR_SYNTHETIC:
             answers[question.id] = "synthetic" if origin_call else "real"
@@ -192,14 +194,19 @@ def simulate_answers(engine: Engine, study_id: int, *, seed: int) -> int:
     # Repeats share their original's effect: the same image is as hard the second time.
     effects: dict[int, float] = {}
     for case in sorted(cases.values(), key=lambda c: c.id):
-        key = case.repeat_of_id or case.id
+        key = case.repeat_of_id or case.first_phase_id or case.id
         effects.setdefault(key, rng.gauss(0.0, CASE_EFFECT_SD))
     answered = 0
+    informed: set[int] = set()
     for reader_id in readers:
         skill = simulated_reader(rng)
         for case_id in orders[reader_id]:
             case = cases[case_id]
-            effect = effects[case.repeat_of_id or case.id]
+            if case.phase == 2 and reader_id not in informed:
+                # A two-phase study: the simulated reader is told before its second part.
+                mark_informed(engine, reader_id)
+                informed.add(reader_id)
+            effect = effects[case.repeat_of_id or case.first_phase_id or case.id]
             values = _answers(
                 skill, case, questions, effect, real_sides.get(case.id), spots.get(case.id), rng
             )

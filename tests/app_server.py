@@ -29,12 +29,13 @@ def free_port() -> int:
 
 
 class AppServer:
-    """`streamlit run server.py` on a free port; `kill()` ends it with SIGKILL, as a crash
-    would."""
+    """`streamlit run server.py` (or another `script` of the repository) on a free port;
+    `kill()` ends it with SIGKILL, as a crash would."""
 
-    def __init__(self, env: Mapping[str, str], log: Path) -> None:
+    def __init__(self, env: Mapping[str, str], log: Path, script: str = "server.py") -> None:
         self.env = dict(env)
         self.log = log
+        self.script = script
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
@@ -57,7 +58,7 @@ class AppServer:
                 [
                     str(STREAMLIT),
                     "run",
-                    "server.py",
+                    self.script,
                     "--server.headless",
                     "true",
                     "--server.port",

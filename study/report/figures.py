@@ -1,10 +1,12 @@
-"""Plotly figures of the equivalence and calibration sections of a report, drawn from their
+"""Plotly figures of the equivalence, calibration and phases sections of a report, drawn from their
 tables in `study.reports` (the other sections' figures are in `study.plots`).
 
 - `equivalence_forest`: each reader's accuracy and the readers' mean with the 90% interval
   that the TOST reads, the equivalence band 0.5 +- margin shaded and the 0.5 line dashed.
 - `reliability_diagram`: share right against stated probability per confidence level, one
   line per reader and the pooled readings, and the diagonal of perfect calibration.
+- `phase_change_slopes`: a two-phase study's mean realism ratings per reader and origin,
+  uninformed then informed.
 """
 
 from __future__ import annotations
@@ -12,19 +14,10 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
+from study.plots import layout
 from study.reports import KIND_TITLES
 from study.stats.equivalence import MEAN_OF_READERS
 from study.stats.tables import POOLED
-
-
-def _layout(figure: go.Figure, title: str, *, height: int) -> go.Figure:
-    figure.update_layout(
-        title={"text": title, "x": 0.0, "xanchor": "left"},
-        template="plotly_white",
-        margin={"l": 10, "r": 10, "t": 60, "b": 10},
-        height=height,
-    )
-    return figure
 
 
 def equivalence_forest(equivalence: pd.DataFrame, question_kind: str) -> go.Figure:
@@ -72,7 +65,7 @@ def equivalence_forest(equivalence: pd.DataFrame, question_kind: str) -> go.Figu
         f"{KIND_TITLES.get(question_kind, question_kind)}: equivalence with chance "
         f"(90% intervals, TOST at alpha 0.05, margin ±{margin:.2f})"
     )
-    return _layout(figure, title, height=max(260, 28 * len(labels) + 120))
+    return layout(figure, title, height=max(260, 28 * len(labels) + 120))
 
 
 def reliability_diagram(bins: pd.DataFrame) -> go.Figure:
@@ -111,8 +104,27 @@ def reliability_diagram(bins: pd.DataFrame) -> go.Figure:
         )
     figure.update_xaxes(range=[0.45, 1.05], title="stated probability of being right")
     figure.update_yaxes(range=[-0.05, 1.05], title="share of calls right")
-    return _layout(
+    return layout(
         figure,
         "Reliability of confidence, real or synthetic (below the diagonal: overconfident)",
         height=480,
     )
+
+
+def phase_change_slopes(per_reader: pd.DataFrame) -> go.Figure:
+    """Each reader's mean rating of real and of synthetic images, uninformed then informed:
+    one line per reader and origin, coloured by origin."""
+    figure = go.Figure()
+    colours = {"real": "#1f77b4", "synthetic": "#d62728"}
+    for row in per_reader.itertuples(index=False):
+        figure.add_trace(
+            go.Scatter(
+                x=["uninformed (phase 1)", "informed (phase 2)"],
+                y=[row.mean_uninformed, row.mean_informed],
+                mode="lines+markers",
+                name=f"{row.reader}, {row.origin}",
+                line={"color": colours.get(str(row.origin), "#7f7f7f")},
+            )
+        )
+    figure.update_yaxes(title_text="mean realism rating")
+    return layout(figure, "Realism ratings before and after being told", height=420)

@@ -279,6 +279,25 @@ def _methods(report: StudyReport) -> tuple[Block, ...]:
     )
 
 
+def _phases(report: StudyReport) -> tuple[Block, ...]:
+    change = report.tables.phase_change
+    if change is None:
+        return ()
+    return (
+        Paragraph(
+            "Every image was rated twice by each reader: first uninformed (phase 1, not told "
+            "that some images are synthetic), then informed (phase 2, same images in a new "
+            "order). Change = informed minus uninformed; per reader with the Wilcoxon "
+            "signed-rank test, across readers (random) with a t interval of their mean "
+            "changes; 'synthetic minus real' asks whether being told lowered the ratings of "
+            "synthetic images more than those of real ones."
+        ),
+        table(change.summary, key="phase-change"),
+        table(change.per_reader, key="phase-change-readers"),
+        Figure("phase-change", figures.phase_change_slopes(change.per_reader)),
+    )
+
+
 SECTIONS: tuple[Section, ...] = (
     Section("accuracy", "Accuracy", _accuracy, "No readings.", note="per_reader"),
     Section(
@@ -305,6 +324,7 @@ SECTIONS: tuple[Section, ...] = (
     Section(
         "fool-rate", "Fool rate", _fool_rate, "No real/synthetic or 2AFC question was answered."
     ),
+    Section("phases", "Phases", _phases, "The study has no informed phase.", note="phases"),
     Section(
         "localisation",
         "Lesion localisation",

@@ -113,6 +113,7 @@ def test_sections_are_declared_once_in_the_results_pages_order() -> None:
         "Lesions: real vs synthetic",
         "Seed study table",
         "Fool rate",
+        "Phases",
         "Lesion localisation",
         "Machine readers",
         "Methods",

@@ -12,10 +12,13 @@ from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
 from study.db import transaction
+from study.design import SingleBlock, StudyPlan, create_study, open_study
 from study.imaging.types import Sequence
 from study.models import Answer, Case, Feedback, Reader, ReaderKind, Study
-from study.readers import set_public_code
-from study.reading import next_case, reader_progress
+from study.questions import TEMPLATES
+from study.readers import add_reader, set_public_code
+from study.reading import mark_instructions_seen, next_case, reader_progress, record_answer
+from study.storage import AssetStore
 
 pytestmark = pytest.mark.slow
 
@@ -242,3 +245,81 @@ def test_each_visitor_with_a_public_code_reads_alone(app_engine, reading_study):
     with transaction(app_engine) as session:
         kinds = session.scalars(select(Reader.kind).where(Reader.id.in_([visitor, other])))
         assert set(kinds) == {ReaderKind.VISITOR}
+
+
+def element_types(node) -> list[str]:
+    types = []
+    for child in getattr(node, "children", {}).values():
+        types.append(child.type)
+        types += element_types(child)
+    return types
+
+
+def test_apptest_gets_the_simple_viewer_and_the_score_shows_counts_and_thumbnails(
+    app_engine, reading_study
+):
+    """AppTest runs no component: the page falls back to the simple viewer by itself. At the
+    end of a study with feedback the score is counts without arrows, and every case is listed
+    with a thumbnail, the reader's answer and the truth."""
+    _, code = reading_study(feedback=Feedback.AT_END)
+    reader = reader_of(app_engine, code)
+    app = start(code)
+    next(b for b in app.button if b.label == "Start").click().run()
+    types = element_types(app.main)
+    assert "component_instance" not in types
+    assert "image" in types and not any(t.label == "Simple viewer" for t in app.toggle)
+    assert {s.label for s in app.slider} == {"Level (window center)", "Window width", "Zoom"}
+    for _ in range(4):
+        answer_current_case(app, app_engine, reader, "real", "no")
+
+    assert any(m.value == "Your score" for m in app.subheader)
+    # A balanced study answered "real" and "no" throughout: half right each.
+    assert [(m.label, m.value, m.proto.delta) for m in app.metric] == [
+        ("Real or synthetic?", "2 of 4", ""),
+        ("Suspected cancerous lesion (PI-RADS >= 3)?", "2 of 4", ""),
+    ]
+    assert [c.value for c in app.caption if c.value.endswith("correct")] == ["50% correct"] * 2
+    table = app.dataframe[0].value
+    assert list(table.columns) == [
+        "case",
+        "image",
+        "Real or synthetic?",
+        "Suspected cancerous lesion (PI-RADS >= 3)?",
+    ]
+    assert table["case"].tolist() == [1, 2, 3, 4]
+    assert all(url.startswith("data:image/png;base64,") for url in table["image"])
+    assert sorted(table["Real or synthetic?"]) == [
+        "Real: correct",
+        "Real: correct",
+        "Real; the answer is Synthetic",
+        "Real; the answer is Synthetic",
+    ]
+
+
+def test_the_second_part_starts_once_the_reader_is_told(app_engine, data_dir):
+    add_assets(app_engine, grid([Sequence.T2W], 2), store=AssetStore(data_dir / "assets"))
+    plan = StudyPlan(
+        "Two parts",
+        TEMPLATES["Informed and uninformed phases"],
+        (SingleBlock(Sequence.T2W, 4),),
+        informed_phase=True,
+    )
+    study_id = create_study(app_engine, plan)
+    open_study(app_engine, study_id)
+    code = add_reader(app_engine, study_id, "reader").code
+    reader = reader_of(app_engine, code)
+    mark_instructions_seen(app_engine, reader)
+    for _ in range(4):
+        view = next_case(app_engine, reader)
+        values = {q.id: q.values[0] for q in view.questions}
+        record_answer(app_engine, reader, view.public_id, values, 1.0)
+    app = start(code)
+    assert [h.value for h in app.subheader] == ["Second part"]
+    assert "some of the images you have seen are synthetic" in app.markdown[-1].value
+    next(b for b in app.button if b.label == "Start the second part").click().run()
+    assert not app.exception, app.exception
+    view = next_case(app_engine, reader)
+    asked = {q.kind for q in view.questions}
+    assert "real_or_synthetic" in asked
+    assert app.radio(key=f"answer-{view.public_id}-{view.questions[1].id}") is not None
+    assert "Case 5 of 8" in progress_text(app)

@@ -1,0 +1,628 @@
+// VTT Studio's reading-room viewer: a Streamlit component (protocol version 1) in plain
+// JavaScript, served from the app itself; nothing is fetched from anywhere else.
+//
+// It receives a case's viewports as raw 16-bit samples of the canonical values (one Uint8Array
+// per viewport: its slices one after the other, side x side samples each, little-endian; see
+// study/viewer_payload.py) and does window/level, zoom, pan and slice scrolling here, on every
+// viewport of the case at once, without a round trip to the server. Painting: one lookup table
+// of 65,536 packed RGBA gray levels per window (rebuilt only when the window changes), one
+// table look-up per pixel into an ImageData when the window or the slice changes, then a scaled
+// drawImage per viewport; for interactions all of it in one requestAnimationFrame callback per
+// displayed frame, however many input events arrive in between (a new case is painted as it
+// arrives). Every slice of a case arrives once, in one render message, and stays decoded here
+// for as long as the case is shown.
+//
+// The same script gives the reading page its keyboard: answer keys on the choices, Enter for
+// the page's main button, B for "Back" (args.keys and args.actions), read on the page itself
+// (the iframe has the page's origin), and only while this component is on the page.
+"use strict";
+
+(() => {
+  const SAMPLE_MAX = 65535;
+  const ZOOM_RANGE = [0.5, 16];
+  const WIDTH_RANGE = [0.002, 2];
+  const CENTER_RANGE = [-0.5, 1.5];
+  // Wheel: one slice per notch of a mouse wheel (|deltaY| of 40 px or more), touchpads
+  // accumulate their small deltas to the same 40 px; ctrl/meta + wheel (and a touchpad pinch,
+  // which browsers report as ctrl + wheel) zooms by exp(-deltaY * WHEEL_ZOOM).
+  const WHEEL_STEP = 40;
+  const WHEEL_ZOOM = 0.002;
+  // Window presets (center, width) in canonical units. T2W and DWI are scaled per slice by
+  // percentiles (0.5 to 99.5); ADC is scaled from the fixed 0..3000 x 10^-6 mm^2/s, so its
+  // preset shows 0..2000, the range where prostate lesions and gland differ.
+  const PRESETS = [
+    { name: "T2W", center: 0.45, width: 0.8 },
+    { name: "ADC", center: 1 / 3, width: 2 / 3 },
+    { name: "DWI", center: 0.4, width: 0.7 },
+    { name: "Full range", center: 0.5, width: 1 },
+  ];
+  const DEFAULT_WINDOW = { center: 0.5, width: 1, invert: false };
+  const STORAGE_KEY = "vtt-viewer-window";
+  const MIN_SIDE = 160;
+  // Fitting the images to the window's height: the room kept below them, and the most of the
+  // viewer's distance from the page's top counted (further down, the page scrolls anyway).
+  const PAGE_BOTTOM = 16;
+  const PAGE_TOP_LIMIT = 400;
+
+  const root = document.getElementById("viewer");
+  const viewportsBox = document.getElementById("viewports");
+  const readout = document.getElementById("readout");
+  const invertButton = document.getElementById("invert");
+  const helpLine = document.getElementById("help");
+  const little = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+  // The linked view of every viewport: window/level and invert carry over to the next case
+  // (sessionStorage, the reader's preference); zoom, pan and slice start afresh each case.
+  const view = { ...DEFAULT_WINDOW, ...storedWindow(), zoom: 1, panX: 0, panY: 0, slice: 0 };
+  let viewports = [];
+  let caseKey = null;
+  let maxSlices = 1;
+  let side = 0;
+  const lut = new Uint32Array(SAMPLE_MAX + 1);
+  let lutWindow = "";
+  let toolbarShows = "";
+  let helpShown = "";
+  let frameRequested = false;
+  let lastHeight = -1;
+  let mode = "viewer";
+  let answerKeys = [];
+  let actions = {};
+  // Counters a test or a benchmark reads (window.vttViewer); painting does not depend on them.
+  const stats = { paints: 0, cases: 0 };
+
+  function send(type, data) {
+    window.parent.postMessage({ isStreamlitMessage: true, type, ...data }, "*");
+  }
+
+  function clamp(value, [low, high]) {
+    return Math.min(high, Math.max(low, value));
+  }
+
+  function storedWindow() {
+    try {
+      const stored = JSON.parse(window.sessionStorage.getItem(STORAGE_KEY) || "{}");
+      const window_ = {};
+      if (Number.isFinite(stored.center)) window_.center = clamp(stored.center, CENTER_RANGE);
+      if (Number.isFinite(stored.width)) window_.width = clamp(stored.width, WIDTH_RANGE);
+      if (typeof stored.invert === "boolean") window_.invert = stored.invert;
+      return window_;
+    } catch {
+      return {};
+    }
+  }
+
+  function storeWindow() {
+    try {
+      const { center, width, invert } = view;
+      window.sessionStorage.setItem(STORAGE_KEY, JSON.stringify({ center, width, invert }));
+    } catch {
+      // Storage refused (private mode): the window simply does not carry over.
+    }
+  }
+
+  // --- data -----------------------------------------------------------------------------------
+
+  function samplesOf(bytes, count) {
+    if (!(bytes instanceof Uint8Array) || bytes.byteLength !== count * 2) {
+      throw new Error(`expected ${count * 2} bytes of samples, got ${bytes && bytes.byteLength}`);
+    }
+    if (little && bytes.byteOffset % 2 === 0) {
+      return new Uint16Array(bytes.buffer, bytes.byteOffset, count);
+    }
+    const samples = new Uint16Array(count);
+    for (let i = 0; i < count; i++) samples[i] = bytes[2 * i] | (bytes[2 * i + 1] << 8);
+    return samples;
+  }
+
+  function makeViewport(label, slices, samples) {
+    const box = document.createElement("div");
+    box.className = "viewport";
+    const canvas = document.createElement("canvas");
+    const caption = document.createElement("div");
+    caption.className = "overlay label";
+    caption.textContent = label;
+    const sliceText = document.createElement("div");
+    sliceText.className = "overlay slice";
+    box.append(canvas, caption, sliceText);
+    const buffer = document.createElement("canvas");
+    buffer.width = buffer.height = side;
+    const bufferContext = buffer.getContext("2d");
+    const image = bufferContext.createImageData(side, side);
+    attachPointer(canvas);
+    return {
+      box,
+      canvas,
+      context: canvas.getContext("2d", { alpha: false }),
+      sliceText,
+      slices,
+      samples,
+      buffer,
+      bufferContext,
+      image,
+      pixels: new Uint32Array(image.data.buffer),
+      drawn: "",
+      sliceShown: "",
+    };
+  }
+
+  function loadCase(args) {
+    side = args.side;
+    const labels = args.labels;
+    const counts = args.slices;
+    viewportsBox.replaceChildren();
+    viewports = labels.map((label, i) => {
+      const samples = samplesOf(args[`pixels_${i}`], counts[i] * side * side);
+      const viewport = makeViewport(label, counts[i], samples);
+      viewportsBox.append(viewport.box);
+      return viewport;
+    });
+    maxSlices = Math.max(...counts);
+    caseKey = args.case;
+    Object.assign(view, { zoom: 1, panX: 0, panY: 0, slice: Math.floor((maxSlices - 1) / 2) });
+    stats.cases += 1;
+  }
+
+  // --- layout ---------------------------------------------------------------------------------
+
+  function layout() {
+    const count = Math.max(1, viewports.length);
+    const width = document.documentElement.clientWidth;
+    const borders = 2 * count + 8 * (count - 1);
+    // As large as the page allows: the width of the column, and the height of the window below
+    // the viewer's top, less the toolbar and the help line.
+    let height = window.innerHeight;
+    try {
+      const top = pageTop(window.frameElement);
+      const chrome = root.offsetHeight - viewportsBox.offsetHeight;
+      height = window.parent.innerHeight - Math.min(top, PAGE_TOP_LIMIT) - chrome - PAGE_BOTTOM;
+    } catch {
+      // Not inside the app's page: the iframe's own height.
+    }
+    const cssSide = Math.max(MIN_SIDE, Math.floor(Math.min((width - borders) / count, height)));
+    const ratio = window.devicePixelRatio || 1;
+    const pixels = Math.round(cssSide * ratio);
+    for (const viewport of viewports) {
+      // Only a change of size touches the canvas (setting its size clears it).
+      if (viewport.canvas.width === pixels && viewport.canvas.style.width === `${cssSide}px`) {
+        continue;
+      }
+      viewport.canvas.style.width = viewport.canvas.style.height = `${cssSide}px`;
+      viewport.canvas.width = viewport.canvas.height = pixels;
+    }
+    reportHeight();
+  }
+
+  function relayout() {
+    layout();
+    schedule();
+  }
+
+  // The iframe's distance from the top of the page, however far its scrolling boxes have
+  // scrolled.
+  function pageTop(frame) {
+    let top = frame.getBoundingClientRect().top + window.parent.scrollY;
+    for (let node = frame.parentElement; node !== null; node = node.parentElement) {
+      top += node.scrollTop;
+    }
+    return top;
+  }
+
+  function reportHeight() {
+    const height = mode === "viewer" ? Math.ceil(document.body.scrollHeight) : 0;
+    if (height !== lastHeight) {
+      lastHeight = height;
+      send("streamlit:setFrameHeight", { height });
+    }
+  }
+
+  // --- painting -------------------------------------------------------------------------------
+
+  function buildLut() {
+    const key = `${view.center}:${view.width}:${view.invert}`;
+    if (key === lutWindow) return;
+    // Gray level = round((x - (center - width / 2)) / width * 255), clipped, x = sample / 65535:
+    // the window rule of study/imaging/render.py, on the samples.
+    const low = view.center - view.width / 2;
+    const scale = 255 / (view.width * SAMPLE_MAX);
+    const offset = (-low / view.width) * 255 + 0.5;
+    for (let sample = 0; sample <= SAMPLE_MAX; sample++) {
+      let level = Math.floor(sample * scale + offset);
+      level = level < 0 ? 0 : level > 255 ? 255 : level;
+      if (view.invert) level = 255 - level;
+      lut[sample] = 0xff000000 | (level << 16) | (level << 8) | level;
+    }
+    lutWindow = key;
+  }
+
+  function sliceOf(viewport) {
+    if (maxSlices <= 1 || viewport.slices <= 1) return 0;
+    return Math.round((view.slice * (viewport.slices - 1)) / (maxSlices - 1));
+  }
+
+  function paintViewport(viewport) {
+    const slice = sliceOf(viewport);
+    const key = `${lutWindow}|${slice}`;
+    if (viewport.drawn !== key) {
+      const count = side * side;
+      const source = viewport.samples.subarray(slice * count, (slice + 1) * count);
+      const pixels = viewport.pixels;
+      for (let i = 0; i < count; i++) pixels[i] = lut[source[i]];
+      viewport.bufferContext.putImageData(viewport.image, 0, 0);
+      viewport.drawn = key;
+    }
+    const context = viewport.context;
+    const canvasSide = viewport.canvas.width;
+    const shown = canvasSide * view.zoom;
+    context.setTransform(1, 0, 0, 1, 0, 0);
+    context.fillStyle = "#000";
+    context.fillRect(0, 0, canvasSide, canvasSide);
+    context.imageSmoothingEnabled = true;
+    context.imageSmoothingQuality = "low";
+    context.drawImage(
+      viewport.buffer,
+      canvasSide / 2 + view.panX * canvasSide - shown / 2,
+      canvasSide / 2 + view.panY * canvasSide - shown / 2,
+      shown,
+      shown,
+    );
+    const sliceText = viewport.slices > 1 ? `slice ${slice + 1} / ${viewport.slices}` : "";
+    if (viewport.sliceShown !== sliceText) {
+      viewport.sliceText.textContent = sliceText;
+      viewport.sliceShown = sliceText;
+    }
+  }
+
+  function paint() {
+    frameRequested = false;
+    if (mode !== "viewer" || viewports.length === 0) return;
+    buildLut();
+    for (const viewport of viewports) paintViewport(viewport);
+    const text =
+      `W ${view.width.toFixed(2)}  L ${view.center.toFixed(2)}` +
+      (view.zoom === 1 ? "" : `  ×${view.zoom.toFixed(1)}`);
+    if (readout.textContent !== text) readout.textContent = text;
+    if (lutWindow !== toolbarShows) {
+      for (const button of document.querySelectorAll("#presets button")) {
+        const preset = PRESETS[Number(button.dataset.preset)];
+        const on =
+          Math.abs(preset.center - view.center) < 1e-6 && Math.abs(preset.width - view.width) < 1e-6;
+        button.setAttribute("aria-pressed", String(on));
+      }
+      invertButton.setAttribute("aria-pressed", String(view.invert));
+      toolbarShows = lutWindow;
+    }
+    stats.paints += 1;
+    window.dispatchEvent(new Event("vtt:painted"));
+  }
+
+  function schedule() {
+    if (!frameRequested) {
+      frameRequested = true;
+      window.requestAnimationFrame(paint);
+    }
+  }
+
+  // --- interaction ----------------------------------------------------------------------------
+
+  function setWindow(center, width) {
+    view.center = clamp(center, CENTER_RANGE);
+    view.width = clamp(width, WIDTH_RANGE);
+    storeWindow();
+    schedule();
+  }
+
+  function zoomAbout(factor, canvas, clientX, clientY) {
+    const box = canvas.getBoundingClientRect();
+    // The cursor relative to the canvas centre, in canvas widths; the image point under it
+    // stays under it.
+    const qx = (clientX - box.left) / box.width - 0.5;
+    const qy = (clientY - box.top) / box.height - 0.5;
+    const zoom = clamp(view.zoom * factor, ZOOM_RANGE);
+    const kept = zoom / view.zoom;
+    view.panX = qx - (qx - view.panX) * kept;
+    view.panY = qy - (qy - view.panY) * kept;
+    view.zoom = zoom;
+    schedule();
+  }
+
+  function stepSlice(step) {
+    if (maxSlices <= 1) return false;
+    const slice = clamp(view.slice + step, [0, maxSlices - 1]);
+    if (slice !== view.slice) {
+      view.slice = slice;
+      schedule();
+    }
+    return true;
+  }
+
+  function reset() {
+    Object.assign(view, DEFAULT_WINDOW, { zoom: 1, panX: 0, panY: 0 });
+    storeWindow();
+    schedule();
+  }
+
+  function toggleInvert() {
+    view.invert = !view.invert;
+    storeWindow();
+    schedule();
+  }
+
+  // Left drag: window (horizontal: width, wider to the right; vertical: level, higher
+  // downwards, so the image darkens as the mouse goes down). Shift + left drag, or a middle or
+  // right drag: pan. Two fingers: pinch to zoom, move to pan.
+  const pointers = new Map();
+  let drag = null;
+
+  function attachPointer(canvas) {
+    canvas.addEventListener("contextmenu", (event) => event.preventDefault());
+    canvas.addEventListener("dblclick", reset);
+    canvas.addEventListener("pointerdown", (event) => {
+      canvas.setPointerCapture(event.pointerId);
+      pointers.set(event.pointerId, { x: event.clientX, y: event.clientY });
+      if (pointers.size === 2) {
+        drag = { kind: "pinch", ...pinchOf() };
+        return;
+      }
+      const pan = event.button === 1 || event.button === 2 || event.shiftKey;
+      drag = { kind: pan ? "pan" : "window", x: event.clientX, y: event.clientY };
+      canvas.classList.toggle("panning", pan);
+      event.preventDefault();
+    });
+    canvas.addEventListener("pointermove", (event) => {
+      if (!pointers.has(event.pointerId) || drag === null) return;
+      pointers.set(event.pointerId, { x: event.clientX, y: event.clientY });
+      const size = canvas.getBoundingClientRect().width;
+      if (drag.kind === "pinch") {
+        const now = pinchOf();
+        zoomAbout(now.distance / drag.distance, canvas, now.x, now.y);
+        view.panX += (now.x - drag.x) / size;
+        view.panY += (now.y - drag.y) / size;
+        Object.assign(drag, now);
+        return;
+      }
+      const dx = (event.clientX - drag.x) / size;
+      const dy = (event.clientY - drag.y) / size;
+      drag.x = event.clientX;
+      drag.y = event.clientY;
+      if (drag.kind === "pan") {
+        view.panX += dx;
+        view.panY += dy;
+        schedule();
+      } else {
+        setWindow(view.center + dy, view.width + dx);
+      }
+    });
+    const end = (event) => {
+      pointers.delete(event.pointerId);
+      // A pinch ends when a finger lifts; the gesture starts again with the next touch.
+      if (pointers.size === 0 || (drag !== null && drag.kind === "pinch")) {
+        drag = null;
+        canvas.classList.remove("panning");
+      }
+    };
+    canvas.addEventListener("pointerup", end);
+    canvas.addEventListener("pointercancel", end);
+    let wheelRest = 0;
+    canvas.addEventListener(
+      "wheel",
+      (event) => {
+        const pixels = event.deltaY * (event.deltaMode === 1 ? 40 : event.deltaMode === 2 ? 800 : 1);
+        if (event.ctrlKey || event.metaKey) {
+          event.preventDefault();
+          zoomAbout(Math.exp(-pixels * WHEEL_ZOOM), canvas, event.clientX, event.clientY);
+          return;
+        }
+        if (maxSlices <= 1) return; // a single image: the wheel scrolls the page
+        event.preventDefault();
+        if (Math.abs(pixels) >= WHEEL_STEP) {
+          wheelRest = 0;
+          stepSlice(Math.sign(pixels));
+          return;
+        }
+        wheelRest += pixels;
+        if (Math.abs(wheelRest) >= WHEEL_STEP) {
+          stepSlice(Math.sign(wheelRest));
+          wheelRest = 0;
+        }
+      },
+      { passive: false },
+    );
+  }
+
+  function pinchOf() {
+    const [a, b] = [...pointers.values()];
+    return {
+      distance: Math.max(1, Math.hypot(a.x - b.x, a.y - b.y)),
+      x: (a.x + b.x) / 2,
+      y: (a.y + b.y) / 2,
+    };
+  }
+
+  // --- the page's keyboard --------------------------------------------------------------------
+
+  function page() {
+    try {
+      return window.parent.document;
+    } catch {
+      return null; // not the app's origin: no keyboard from the page, the viewer still works
+    }
+  }
+
+  function typing(target) {
+    if (!target || !target.tagName) return false;
+    const tag = target.tagName;
+    if (tag === "TEXTAREA" || target.isContentEditable) return true;
+    if (tag !== "INPUT") return false;
+    return !["radio", "checkbox", "button", "submit", "range"].includes(target.type);
+  }
+
+  function appRunning(doc) {
+    const app = doc.querySelector('[data-testid="stApp"]');
+    return app !== null && app.getAttribute("data-test-script-state") === "running";
+  }
+
+  function clickButton(doc, label) {
+    const button = [...doc.querySelectorAll("button")].find(
+      (candidate) => candidate.innerText.trim() === label && !candidate.disabled,
+    );
+    if (button === undefined) return false;
+    button.click();
+    return true;
+  }
+
+  // The choice questions in the page's order: the radio groups of the case's form. A key
+  // answers the first question it belongs to that has no answer yet (digits are shared by the
+  // rating questions), else the first it belongs to.
+  function answerWith(doc, key) {
+    const groups = [...doc.querySelectorAll('[data-testid="stForm"] [data-testid="stRadio"]')];
+    if (groups.length !== answerKeys.length) return false;
+    const choices = [];
+    answerKeys.forEach((keys, question) => {
+      const option = keys.indexOf(key);
+      if (option >= 0) choices.push([groups[question], option]);
+    });
+    if (choices.length === 0) return false;
+    const [group, option] =
+      choices.find(([candidate]) => !candidate.querySelector("input:checked")) || choices[0];
+    const labels = group.querySelectorAll('[data-testid="stRadioOption"]');
+    if (!labels[option]) return false;
+    labels[option].click();
+    return true;
+  }
+
+  function onKey(event) {
+    // The viewer has left the page (its frame was removed): so has its keyboard.
+    if (window.frameElement && !window.frameElement.isConnected) {
+      stopListening();
+      return;
+    }
+    if (event.defaultPrevented || event.altKey || event.ctrlKey || event.metaKey) return;
+    if (typing(event.target)) return;
+    const doc = page();
+    if (doc === null) return;
+    const key = event.key;
+    let handled = false;
+    if (mode === "viewer" && maxSlices > 1) {
+      const steps = { ArrowUp: -1, ArrowLeft: -1, ArrowDown: 1, ArrowRight: 1, PageUp: -5, PageDown: 5 };
+      if (key in steps) handled = stepSlice(steps[key]);
+      else if (key === "Home") handled = stepSlice(-maxSlices);
+      else if (key === "End") handled = stepSlice(maxSlices);
+    }
+    if (!handled && mode === "viewer" && (key === "i" || key === "I")) {
+      toggleInvert();
+      handled = true;
+    }
+    // A held key repeats: the buttons are pressed once (and not while the page is busy).
+    if (!handled && key === "Enter" && actions.Enter) {
+      // A focused button gets Enter from the browser itself.
+      if (event.target && event.target.tagName === "BUTTON") return;
+      if (!event.repeat && !appRunning(doc)) clickButton(doc, actions.Enter);
+      handled = true;
+    }
+    if (!handled && (key === "b" || key === "B") && actions.B) {
+      if (!event.repeat && !appRunning(doc)) clickButton(doc, actions.B);
+      handled = true;
+    }
+    if (!handled && key.length === 1) handled = answerWith(doc, key.toUpperCase());
+    if (handled) {
+      event.preventDefault();
+      event.stopPropagation();
+    }
+  }
+
+  let listening = null;
+
+  function listen() {
+    if (listening !== null) return;
+    document.addEventListener("keydown", onKey, true);
+    listening = page() === null ? window : window.parent;
+    if (listening !== window) {
+      listening.addEventListener("keydown", onKey, true);
+      listening.addEventListener("resize", relayout);
+    }
+  }
+
+  function stopListening() {
+    document.removeEventListener("keydown", onKey, true);
+    if (listening !== null && listening !== window) {
+      listening.removeEventListener("keydown", onKey, true);
+      listening.removeEventListener("resize", relayout);
+    }
+    listening = null;
+  }
+
+  // --- the component protocol -----------------------------------------------------------------
+
+  function onRender(args) {
+    mode = args.mode === "keys" ? "keys" : "viewer";
+    answerKeys = Array.isArray(args.keys) ? args.keys : [];
+    actions = args.actions && typeof args.actions === "object" ? args.actions : {};
+    listen();
+    root.hidden = mode !== "viewer";
+    const newCase = mode === "viewer" && args.case !== caseKey;
+    if (newCase) loadCase(args);
+    if (mode === "viewer") writeHelp();
+    layout();
+    // A new case is painted at once (it shows with the next frame); anything else, like the
+    // interactions, on the next animation frame.
+    if (newCase) paint();
+    else schedule();
+  }
+
+  function buildToolbar() {
+    const presets = document.getElementById("presets");
+    PRESETS.forEach((preset, i) => {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = preset.name;
+      button.dataset.preset = String(i);
+      button.title = `Window ${preset.name}: level ${preset.center.toFixed(2)}, width ${preset.width.toFixed(2)}`;
+      button.addEventListener("click", () => setWindow(preset.center, preset.width));
+      presets.append(button);
+    });
+    invertButton.addEventListener("click", toggleInvert);
+    document.getElementById("reset").addEventListener("click", reset);
+  }
+
+  // The on-screen help: what the mouse and the keys do here (slices only for stacks, the
+  // answer keys and buttons only where the page has them).
+  function writeHelp() {
+    const parts = [
+      "Drag: window (↔ width, ↕ level)",
+      "<kbd>Shift</kbd>+drag or right-drag: pan",
+      "<kbd>Ctrl</kbd>+wheel or pinch: zoom",
+    ];
+    if (maxSlices > 1) {
+      parts.push("wheel, <kbd>↑</kbd><kbd>↓</kbd>, <kbd>PgUp</kbd><kbd>PgDn</kbd>: slices");
+    }
+    parts.push("double-click: reset", "<kbd>I</kbd>: invert");
+    if (answerKeys.some((keys) => keys.some((key) => key !== ""))) {
+      parts.push("keys under the choices answer");
+    }
+    if (actions.Enter) parts.push(`<kbd>Enter</kbd>: ${escape(actions.Enter)}`);
+    if (actions.B) parts.push(`<kbd>B</kbd>: ${escape(actions.B)}`);
+    const html = parts.join(" · ");
+    if (helpShown !== html) {
+      helpLine.innerHTML = html;
+      helpShown = html;
+    }
+  }
+
+  function escape(text) {
+    const span = document.createElement("span");
+    span.textContent = String(text);
+    return span.innerHTML;
+  }
+
+  buildToolbar();
+  window.vttViewer = { view, stats };
+  window.addEventListener("message", (event) => {
+    if (event.source !== window.parent || !event.data || event.data.type !== "streamlit:render") {
+      return;
+    }
+    onRender(event.data.args);
+  });
+  window.addEventListener("resize", relayout);
+  window.addEventListener("pagehide", stopListening);
+  send("streamlit:componentReady", { apiVersion: 1 });
+})();
