@@ -23,6 +23,7 @@ import streamlit as st
 
 from pages import ui, viewer
 from study.answer_keys import answer_keys
+from study.marks import Mark, ViewportShape, dump_marks, from_display, load_marks, to_display
 from study.models import Feedback, QuestionKind, StudyStatus
 from study.phases import INFORMED_TEXT
 from study.reading import (
@@ -53,6 +54,8 @@ SUBMIT = "Submit and next"
 BACK = "Back"
 NEXT = "Next case"
 THUMBNAIL_SIZE = 64
+# Questions answered without choosing an option (no radio group for the keyboard).
+UNCHOSEN = (QuestionKind.FREE_TEXT, QuestionKind.LESION_MARKS)
 
 ui.require(ui.Role.READER)
 engine = ui.engine()
@@ -84,10 +87,32 @@ def option_keys(view: CaseView) -> dict[int, tuple[str, ...]]:
     return {question.id: k for question, k in zip(view.questions, keys, strict=True)}
 
 
+def answer_key(view: CaseView, question: QuestionView) -> str:
+    return f"answer-{view.public_id}-{question.id}"
+
+
+def marks_question(view: CaseView) -> QuestionView | None:
+    return next((q for q in view.questions if q.kind == QuestionKind.LESION_MARKS), None)
+
+
 def ask(view: CaseView, question: QuestionView, keys: tuple[str, ...]) -> None:
-    key = f"answer-{view.public_id}-{question.id}"
+    key = answer_key(view, question)
     given = view.answers.get(question.id)
     label = question.wording + ("" if question.required else " (optional)")
+    if question.kind == QuestionKind.LESION_MARKS:
+        marks = load_marks(st.session_state.get(key, given or "[]"), scale=len(question.options))
+        st.markdown(f"**{label}**")
+        ratings = ", ".join(str(mark.rating) for mark in marks)
+        st.caption(
+            f"{len(marks)} mark(s) placed"
+            + (f" (rated {ratings})." if marks else ".")
+            + (
+                ""
+                if viewer.available() and not st.session_state.get("simple-viewer")
+                else " Marks are placed in the viewer: switch the simple viewer off."
+            )
+        )
+        return
     if question.kind == QuestionKind.FREE_TEXT:
         st.text_area(label, value=given or "", key=key)
         return
@@ -125,9 +150,9 @@ def simple_view_controls() -> tuple[tuple[float, float], float]:
 
 
 def submit_case(view: CaseView) -> None:
+    keep_viewer_marks(view)
     values = {
-        question.id: st.session_state.get(f"answer-{view.public_id}-{question.id}")
-        for question in view.questions
+        question.id: st.session_state.get(answer_key(view, question)) for question in view.questions
     }
     answers = {qid: value for qid, value in values.items() if value is not None}
     started = st.session_state.get("case-clock", (view.public_id, time.monotonic()))[1]
@@ -166,19 +191,67 @@ def images(view: CaseView, keys: dict[int, tuple[str, ...]]) -> None:
     if not viewer.available():
         simple_viewer(view)
         return
-    choices = [keys[q.id] for q in view.questions if q.kind != QuestionKind.FREE_TEXT]
+    choices = [keys[q.id] for q in view.questions if q.kind not in UNCHOSEN]
     actions = {"Enter": SUBMIT} | ({"B": BACK} if view.can_go_back else {})
     if st.session_state.get("simple-viewer"):
         simple_viewer(view)
         viewer.keyboard(keys=choices, actions=actions)
     else:
-        viewer.show_case(viewer_case(view), keys=choices, actions=actions)
+        question = marks_question(view)
+        if question is None:
+            viewer.show_case(viewer_case(view), keys=choices, actions=actions)
+        else:
+            show_with_marks(view, question, choices, actions)
         prefetch_viewer_case(engine, reader, view.public_id)
     st.toggle(
         "Simple viewer",
         key="simple-viewer",
         help="Images not showing? Use the simple viewer: sliders, and images drawn by the server.",
     )
+
+
+def show_with_marks(
+    view: CaseView, question: QuestionView, choices: list, actions: dict[str, str]
+) -> None:
+    """The viewer with the reader's lesion marks: shown from the answer kept for the case, and
+    kept as the answer (canonical pixels, study.marks) each time the reader changes them."""
+    key = answer_key(view, question)
+    st.session_state.setdefault(key, view.answers.get(question.id) or "[]")
+    names = [viewport.name for viewport in view.viewports]
+    shapes = [ViewportShape(viewport.rows, viewport.cols) for viewport in view.viewports]
+    shown = []
+    for mark in load_marks(st.session_state[key], scale=len(question.options)):
+        index = names.index(mark.viewport)
+        u, v = to_display(mark.row, mark.col, shapes[index])
+        shown.append(
+            {"viewport": index, "slice": mark.slice, "u": u, "v": v, "rating": mark.rating}
+        )
+    viewer.show_case(
+        viewer_case(view),
+        keys=choices,
+        actions=actions,
+        marks={"scale": len(question.options), "marks": shown},
+    )
+    keep_viewer_marks(view)
+
+
+def keep_viewer_marks(view: CaseView) -> None:
+    """The marks the viewer holds for this case (its value: fractions of the displayed square)
+    as the answer of the case's marks question, in canonical pixels. Also called by "Submit"'s
+    callback, which may run before the rerun that the viewer's last change asked for."""
+    question = marks_question(view)
+    value = st.session_state.get(viewer.COMPONENT_KEY)
+    if question is None or not isinstance(value, dict) or value.get("case") != view.public_id:
+        return
+    names = [viewport.name for viewport in view.viewports]
+    shapes = [ViewportShape(viewport.rows, viewport.cols) for viewport in view.viewports]
+    placed = []
+    for mark in value.get("marks", []):
+        index = int(mark["viewport"])
+        point = from_display(float(mark["u"]), float(mark["v"]), shapes[index])
+        if point is not None:
+            placed.append(Mark(names[index], int(mark["slice"]), *point, int(mark["rating"])))
+    st.session_state[answer_key(view, question)] = dump_marks(placed)
 
 
 @st.fragment

@@ -10,7 +10,8 @@ Each option of a choice question gets at most one key, shown on the choice:
   has it, the page uses it (`RESERVED`: B goes back, I inverts the images), or the wording
   does not start with a letter A-Z; such an option gets no key ("").
 
-Free-text questions have no options and get no keys. Keys follow the wording, not the stored
+Free-text and lesion-marks questions have no options to choose (marks are placed on the image,
+their ratings keyed by the viewer) and get no keys. Keys follow the wording, not the stored
 value, so a coordinator's rewording ("Genuine" for real) moves the key with the word the reader
 sees.
 
@@ -32,11 +33,12 @@ DIGITS = "123456789"
 
 def answer_keys(questions: Sequence[tuple[QuestionKind, Sequence[str]]]) -> list[tuple[str, ...]]:
     """The key of every option of every question, in order, given (kind, options) per
-    question; "" where an option has no key, an empty tuple for a free-text question."""
+    question; "" where an option has no key, an empty tuple for a free-text or lesion-marks
+    question."""
     taken: set[str] = set(RESERVED)
     keys: list[tuple[str, ...]] = []
     for kind, options in questions:
-        if kind == QuestionKind.FREE_TEXT:
+        if kind in (QuestionKind.FREE_TEXT, QuestionKind.LESION_MARKS):
             keys.append(())
         elif kind in ORDINAL_KINDS and len(options) <= len(DIGITS):
             keys.append(tuple(DIGITS[: len(options)]))

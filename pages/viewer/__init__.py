@@ -3,8 +3,9 @@ app itself from this folder; no build step, nothing fetched from elsewhere.
 
 The browser gets only pixel samples (`study.viewer_payload`: one bytes argument per viewport,
 each of the same length for every 2D viewport), the viewports' captions, their number of slices,
-the case's opaque public id, and the page's answer keys and button labels. Window/level, zoom,
-pan and slice scrolling run in the browser (frontend/viewer.js).
+the case's opaque public id, the page's answer keys and button labels, and (for a lesion-marks
+question) the rating scale and the reader's marks in fractions of the displayed square.
+Window/level, zoom, pan and slice scrolling run in the browser (frontend/viewer.js).
 
 Under `streamlit.testing`'s AppTest no component runs (it has no browser): `available()` is
 False there, and the page shows the simple viewer (server-rendered PNGs and sliders).
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from streamlit import config
 from streamlit.components.v1 import declare_component
@@ -36,15 +38,23 @@ def available() -> bool:
 
 
 def show_case(
-    case: ViewerCase, *, keys: Sequence[Sequence[str]], actions: Mapping[str, str]
-) -> None:
-    """The case's viewports in the viewer, with the page's keyboard.
+    case: ViewerCase,
+    *,
+    keys: Sequence[Sequence[str]],
+    actions: Mapping[str, str],
+    marks: Mapping[str, Any] | None = None,
+) -> Any:
+    """The case's viewports in the viewer, with the page's keyboard; the component's value.
 
     `keys`: the answer key of every option of each choice question of the form, in the page's
-    order; `actions`: the label of the button a key presses ("Enter", "B").
+    order; `actions`: the label of the button a key presses ("Enter", "B"). `marks`, for a case
+    that asks for lesion marks: {"scale": k, "marks": [{viewport (index), slice, u, v,
+    rating}]} (u, v: fractions of the displayed square); the value is then the reader's marks
+    as {"case": the case's key, "marks": [...]} once they change (None before).
     """
     pixels = {f"pixels_{i}": viewport.samples for i, viewport in enumerate(case.viewports)}
-    _component(
+    extra = {"marks": dict(marks)} if marks is not None else {}
+    return _component(
         mode="viewer",
         case=case.key,
         side=case.side,
@@ -53,6 +63,7 @@ def show_case(
         keys=[list(k) for k in keys],
         actions=dict(actions),
         key=COMPONENT_KEY,
+        **extra,
         **pixels,
     )
 

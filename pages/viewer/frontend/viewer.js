@@ -12,6 +12,12 @@
 // arrives). Every slice of a case arrives once, in one render message, and stays decoded here
 // for as long as the case is shown.
 //
+// Lesion marks (args.marks, for a case that asks for them): a click (a press without a drag)
+// on an image places a mark with the chosen rating, a drag on a mark moves it, a digit rates the
+// selected mark, Delete removes it. Marks are kept in fractions of the displayed square (u
+// across, v down) and the viewport's index and slice; every change is sent to the page as the
+// component's value ({case, marks}), which maps them to the image's own pixels.
+//
 // The same script gives the reading page its keyboard: answer keys on the choices, Enter for
 // the page's main button, B for "Back" (args.keys and args.actions), read on the page itself
 // (the iframe has the page's origin), and only while this component is on the page.
@@ -69,6 +75,12 @@
   let actions = {};
   // Counters a test or a benchmark reads (window.vttViewer); painting does not depend on them.
   const stats = { paints: 0, cases: 0 };
+  // Lesion marks of this case: null when the case asks for none.
+  let marking = null;
+  // A press that moves less than this (CSS px) and ends within CLICK_MS is a click.
+  const CLICK_PX = 4;
+  const CLICK_MS = 600;
+  const MARK_RADIUS = 9;
 
   function send(type, data) {
     window.parent.postMessage({ isStreamlitMessage: true, type, ...data }, "*");
@@ -153,6 +165,7 @@
     viewports = labels.map((label, i) => {
       const samples = samplesOf(args[`pixels_${i}`], counts[i] * side * side);
       const viewport = makeViewport(label, counts[i], samples);
+      viewport.index = i;
       viewportsBox.append(viewport.box);
       return viewport;
     });
@@ -265,11 +278,148 @@
       shown,
       shown,
     );
+    if (marking !== null) paintMarks(viewport, slice, canvasSide, shown);
     const sliceText = viewport.slices > 1 ? `slice ${slice + 1} / ${viewport.slices}` : "";
     if (viewport.sliceShown !== sliceText) {
       viewport.sliceText.textContent = sliceText;
       viewport.sliceShown = sliceText;
     }
+  }
+
+  // Where the displayed square's point (u, v) is on a viewport's canvas (canvas pixels).
+  function canvasPoint(canvasSide, shown, u, v) {
+    return [
+      canvasSide / 2 + view.panX * canvasSide - shown / 2 + u * shown,
+      canvasSide / 2 + view.panY * canvasSide - shown / 2 + v * shown,
+    ];
+  }
+
+  function paintMarks(viewport, slice, canvasSide, shown) {
+    const context = viewport.context;
+    const ratio = window.devicePixelRatio || 1;
+    const radius = MARK_RADIUS * ratio;
+    context.lineWidth = 2 * ratio;
+    context.font = `bold ${Math.round(12 * ratio)}px sans-serif`;
+    context.textAlign = "center";
+    context.textBaseline = "middle";
+    marking.marks.forEach((mark, i) => {
+      if (mark.viewport !== viewport.index || mark.slice !== slice) return;
+      const [x, y] = canvasPoint(canvasSide, shown, mark.u, mark.v);
+      const colour = i === marking.selected ? "#33d6ff" : "#ffd400";
+      context.strokeStyle = colour;
+      context.beginPath();
+      context.arc(x, y, radius, 0, 2 * Math.PI);
+      context.stroke();
+      context.fillStyle = colour;
+      context.fillText(String(mark.rating), x + radius + 6 * ratio, y - radius);
+    });
+  }
+
+  // The displayed square's (u, v) under a pointer, or null outside the image's square.
+  function squarePoint(canvas, clientX, clientY) {
+    const box = canvas.getBoundingClientRect();
+    const canvasSide = canvas.width;
+    const shown = canvasSide * view.zoom;
+    const x = ((clientX - box.left) / box.width) * canvasSide;
+    const y = ((clientY - box.top) / box.height) * canvasSide;
+    const u = (x - (canvasSide / 2 + view.panX * canvasSide - shown / 2)) / shown;
+    const v = (y - (canvasSide / 2 + view.panY * canvasSide - shown / 2)) / shown;
+    return u >= 0 && u <= 1 && v >= 0 && v <= 1 ? [u, v] : null;
+  }
+
+  // The index of the mark under a pointer on this viewport's slice, or -1.
+  function markAt(viewport, clientX, clientY) {
+    if (marking === null) return -1;
+    const box = viewport.canvas.getBoundingClientRect();
+    const canvasSide = viewport.canvas.width;
+    const shown = canvasSide * view.zoom;
+    const x = ((clientX - box.left) / box.width) * canvasSide;
+    const y = ((clientY - box.top) / box.height) * canvasSide;
+    const reach = (MARK_RADIUS + 3) * (window.devicePixelRatio || 1);
+    const slice = sliceOf(viewport);
+    let found = -1;
+    marking.marks.forEach((mark, i) => {
+      if (mark.viewport !== viewport.index || mark.slice !== slice) return;
+      const [mx, my] = canvasPoint(canvasSide, shown, mark.u, mark.v);
+      if (Math.hypot(mx - x, my - y) <= reach) found = i;
+    });
+    return found;
+  }
+
+  function sendMarks() {
+    const marks = marking.marks.map((mark) => ({ ...mark }));
+    send("streamlit:setComponentValue", { value: { case: caseKey, marks }, dataType: "json" });
+    writeMarksToolbar();
+    schedule();
+  }
+
+  function placeMark(viewport, clientX, clientY) {
+    const point = squarePoint(viewport.canvas, clientX, clientY);
+    if (point === null) return;
+    marking.marks.push({
+      viewport: viewport.index,
+      slice: sliceOf(viewport),
+      u: point[0],
+      v: point[1],
+      rating: marking.rating,
+    });
+    marking.selected = marking.marks.length - 1;
+    sendMarks();
+  }
+
+  function deleteSelected() {
+    if (marking === null || marking.selected < 0) return false;
+    marking.marks.splice(marking.selected, 1);
+    marking.selected = -1;
+    sendMarks();
+    return true;
+  }
+
+  function rateSelected(rating) {
+    marking.rating = rating;
+    if (marking.selected >= 0) {
+      marking.marks[marking.selected].rating = rating;
+      sendMarks();
+    } else {
+      writeMarksToolbar();
+    }
+  }
+
+  function writeMarksToolbar() {
+    const box = document.getElementById("marks");
+    box.hidden = marking === null;
+    if (marking === null) return;
+    if (box.dataset.scale !== String(marking.scale)) {
+      box.replaceChildren();
+      const label = document.createElement("span");
+      label.className = "readout";
+      label.id = "mark-count";
+      box.append(label);
+      for (let rating = 1; rating <= marking.scale; rating++) {
+        const button = document.createElement("button");
+        button.type = "button";
+        button.textContent = String(rating);
+        button.dataset.rating = String(rating);
+        button.title = `Rating ${rating} for the next mark (and the selected one)`;
+        button.addEventListener("click", () => rateSelected(rating));
+        box.append(button);
+      }
+      const remove = document.createElement("button");
+      remove.type = "button";
+      remove.id = "delete-mark";
+      remove.textContent = "Delete mark";
+      remove.title = "Delete the selected mark (Delete)";
+      remove.addEventListener("click", deleteSelected);
+      box.append(remove);
+      box.dataset.scale = String(marking.scale);
+    }
+    const count = marking.marks.length;
+    document.getElementById("mark-count").textContent =
+      `${count} mark${count === 1 ? "" : "s"} · rating`;
+    for (const button of box.querySelectorAll("button[data-rating]")) {
+      button.setAttribute("aria-pressed", String(Number(button.dataset.rating) === marking.rating));
+    }
+    document.getElementById("delete-mark").disabled = marking.selected < 0;
   }
 
   function paint() {
@@ -355,7 +505,10 @@
 
   function attachPointer(canvas) {
     canvas.addEventListener("contextmenu", (event) => event.preventDefault());
-    canvas.addEventListener("dblclick", reset);
+    // With lesion marks a click marks; the Reset button resets.
+    canvas.addEventListener("dblclick", () => {
+      if (marking === null) reset();
+    });
     canvas.addEventListener("pointerdown", (event) => {
       canvas.setPointerCapture(event.pointerId);
       pointers.set(event.pointerId, { x: event.clientX, y: event.clientY });
@@ -364,7 +517,26 @@
         return;
       }
       const pan = event.button === 1 || event.button === 2 || event.shiftKey;
-      drag = { kind: pan ? "pan" : "window", x: event.clientX, y: event.clientY };
+      const viewport = viewports.find((candidate) => candidate.canvas === canvas);
+      const onMark = pan || !viewport ? -1 : markAt(viewport, event.clientX, event.clientY);
+      if (onMark >= 0) {
+        marking.selected = onMark;
+        drag = { kind: "mark", viewport, x: event.clientX, y: event.clientY, moved: false };
+        writeMarksToolbar();
+        schedule();
+        event.preventDefault();
+        return;
+      }
+      drag = {
+        kind: pan ? "pan" : "window",
+        x: event.clientX,
+        y: event.clientY,
+        startX: event.clientX,
+        startY: event.clientY,
+        at: performance.now(),
+        window: { center: view.center, width: view.width },
+        viewport,
+      };
       canvas.classList.toggle("panning", pan);
       event.preventDefault();
     });
@@ -378,6 +550,16 @@
         view.panX += (now.x - drag.x) / size;
         view.panY += (now.y - drag.y) / size;
         Object.assign(drag, now);
+        return;
+      }
+      if (drag.kind === "mark") {
+        const point = squarePoint(canvas, event.clientX, event.clientY);
+        if (point !== null) {
+          const mark = marking.marks[marking.selected];
+          [mark.u, mark.v] = point;
+          drag.moved = true;
+          schedule();
+        }
         return;
       }
       const dx = (event.clientX - drag.x) / size;
@@ -394,6 +576,21 @@
     });
     const end = (event) => {
       pointers.delete(event.pointerId);
+      if (event.type === "pointerup" && drag !== null && marking !== null) {
+        if (drag.kind === "mark") {
+          if (drag.moved) sendMarks();
+        } else if (
+          drag.kind === "window" &&
+          drag.viewport &&
+          Math.hypot(event.clientX - drag.startX, event.clientY - drag.startY) < CLICK_PX &&
+          performance.now() - drag.at < CLICK_MS
+        ) {
+          // A click, not a drag: the window stays as it was, and a mark goes here.
+          view.center = drag.window.center;
+          view.width = drag.window.width;
+          placeMark(drag.viewport, event.clientX, event.clientY);
+        }
+      }
       // A pinch ends when a finger lifts; the gesture starts again with the next touch.
       if (pointers.size === 0 || (drag !== null && drag.kind === "pinch")) {
         drag = null;
@@ -523,6 +720,18 @@
       if (!event.repeat && !appRunning(doc)) clickButton(doc, actions.B);
       handled = true;
     }
+    if (!handled && marking !== null) {
+      if (key === "Delete" || key === "Backspace") handled = deleteSelected();
+      else if (key === "Escape" && marking.selected >= 0) {
+        marking.selected = -1;
+        writeMarksToolbar();
+        schedule();
+        handled = true;
+      } else if (/^[1-9]$/.test(key) && Number(key) <= marking.scale && marking.selected >= 0) {
+        rateSelected(Number(key));
+        handled = true;
+      }
+    }
     if (!handled && key.length === 1) handled = answerWith(doc, key.toUpperCase());
     if (handled) {
       event.preventDefault();
@@ -561,6 +770,18 @@
     root.hidden = mode !== "viewer";
     const newCase = mode === "viewer" && args.case !== caseKey;
     if (newCase) loadCase(args);
+    if (newCase) {
+      marking =
+        args.marks && Number.isInteger(args.marks.scale)
+          ? {
+              scale: args.marks.scale,
+              marks: (args.marks.marks || []).map((mark) => ({ ...mark })),
+              selected: -1,
+              rating: Math.ceil(args.marks.scale / 2),
+            }
+          : null;
+      writeMarksToolbar();
+    }
     if (mode === "viewer") writeHelp();
     layout();
     // A new case is painted at once (it shows with the next frame); anything else, like the
@@ -595,7 +816,12 @@
     if (maxSlices > 1) {
       parts.push("wheel, <kbd>↑</kbd><kbd>↓</kbd>, <kbd>PgUp</kbd><kbd>PgDn</kbd>: slices");
     }
-    parts.push("double-click: reset", "<kbd>I</kbd>: invert");
+    parts.push(marking === null ? "double-click: reset" : "Reset button: reset", "<kbd>I</kbd>: invert");
+    if (marking !== null) {
+      parts.push(
+        "click: mark a lesion (drag a mark to move it, a digit rates it, <kbd>Del</kbd> deletes it)",
+      );
+    }
     if (answerKeys.some((keys) => keys.some((key) => key !== ""))) {
       parts.push("keys under the choices answer");
     }
@@ -615,7 +841,7 @@
   }
 
   buildToolbar();
-  window.vttViewer = { view, stats };
+  window.vttViewer = { view, stats, marks: () => (marking === null ? null : marking.marks) };
   window.addEventListener("message", (event) => {
     if (event.source !== window.parent || !event.data || event.data.type !== "streamlit:render") {
       return;
