@@ -20,6 +20,7 @@ from study.questions import TEMPLATES
 from study.readers import add_reader
 from study.reading import ReadingError, next_case, record_answer
 from study.report.data import read_study
+from study.report.html import report_html
 from study.report.localisation import localisation_blocks
 from study.report.model import export_tables, study_report
 from study.report.sections import SECTIONS
@@ -243,6 +244,10 @@ def test_the_results_and_exports_carry_the_localisation(engine, marked_study):
     tables = export_tables(report)
     assert {"froc_per_reader", "froc_curves", "froc_marks", "froc_truth"} <= set(tables)
     assert len(tables["froc_marks"]) == 13
+    # The HTML report shows the section with its curves and the first case's marks.
+    page = report_html(report)
+    assert "Lesion localisation" in page and "wAFROC: real cases" in page
+    assert "marks against the lesion outlines" in page
 
 
 def test_a_negative_tolerance_is_refused_when_the_study_is_built(engine, tmp_path):

@@ -18,6 +18,7 @@ from study.models import Asset
 from study.questions import TEMPLATES
 from study.readers import add_reader
 from study.report.data import read_study
+from study.report.html import report_html
 from study.report.machine import machine_blocks
 from study.report.model import export_tables, study_report
 from study.reports import Filters
@@ -93,6 +94,7 @@ def test_the_machine_is_compared_with_the_people_and_kept_out_of_their_tables(en
     # The people's MRMC never includes the machine.
     assert counted.tables.mrmc.result.readers == ("A", "B", "C")
 
+    assert "Radiologists vs the machine is a random-reader" in report_html(report)
     tables = export_tables(report)
     machines = tables["machines"]
     assert machines.loc[0, "machine_auc"] == pytest.approx(56 / 64)

@@ -34,6 +34,7 @@ from study.reading import (
     record_answer,
 )
 from study.report.data import read_study
+from study.report.html import report_html
 from study.report.model import study_report
 from study.reports import methods_text
 from study.simulate import simulate_answers
@@ -222,3 +223,5 @@ def test_a_simulated_two_phase_study_reports_the_change(engine, phased):
     assert "The study had two phases" in " ".join(methods_text(report.context, report.tables))
     # The informed copies show the same images: counted once.
     assert report.context.cases["cases"].sum() == CASES
+    page = report_html(report)
+    assert "Realism ratings before and after being told" in page
