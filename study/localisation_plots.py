@@ -14,6 +14,7 @@ AXES: dict[str, tuple[str, str]] = {
     "FROC": ("non-lesion localisations per case (NLF)", "lesion localisation fraction (LLF)"),
     "AFROC": ("false positive fraction (FPF, normal cases)", "lesion localisation fraction"),
     "wAFROC": ("false positive fraction (FPF, normal cases)", "weighted LLF"),
+    "LROC": ("false positive fraction (FPF, normal cases)", "correct localisation (PCL)"),
 }
 
 

@@ -25,7 +25,7 @@ from study.localisation_study import LocalisationTables, localisation_tables
 from study.stats import StatsError
 from study.stats.froc import froc_data, froc_truth
 from study.stats.froc_analysis import FrocResult, froc_analysis
-from study.stats.froc_curves import froc_curves
+from study.stats.froc_curves import area, froc_curves
 from study.stats.froc_foms import froc_fom
 from study.storage import AssetStore
 
@@ -126,6 +126,11 @@ def _origin(
     curves = froc_curves(
         marks.assign(treatment=origin), truth, treatments=[origin], readers=readers
     )
+    lroc = curves[curves["curve"] == "LROC"]
+    if not lroc.empty and not per_reader.empty:
+        # One lesion per abnormal case: the area under each reader's LROC too.
+        alroc = {reader: area(points) for reader, points in lroc.groupby("reader")}
+        per_reader = per_reader.assign(ALROC=per_reader["reader"].map(alroc))
     return outcome, per_reader, curves.rename(columns={"treatment": "origin"})
 
 

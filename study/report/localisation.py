@@ -78,7 +78,10 @@ def _origin_blocks(results: LocalisationResults, origin: OriginResult) -> list[B
                 Figure(
                     f"{curve}-{origin.origin}", curve_figure(results.curves, curve, origin.origin)
                 )
-                for curve in ("wAFROC", "FROC")
+                for curve in ("wAFROC", "FROC", "LROC")
+                if (
+                    (results.curves["curve"] == curve) & (results.curves["origin"] == origin.origin)
+                ).any()
             )
         )
     )

@@ -9,6 +9,11 @@ mark rated >= z is reported (Chakraborty 2017, ch. 13 and 17).
   the last point is joined to (1, 1), where every unmarked case and lesion is counted.
 - wAFROC: as AFROC with y = wLLF(z), the lesion weights of each abnormal case summed over its
   lesions rated >= z, averaged over abnormal cases.
+- LROC, when every abnormal case has one lesion (Swensson 1996; Chakraborty 2017, ch. 11): each
+  case is read as its highest-rated mark; x = FPF(z) as for the AFROC, y = PCL(z), the share of
+  abnormal cases whose highest mark is the lesion's (rated above every NL of the case: a tie
+  counts as a wrong localisation) and rated >= z. The last point is joined to (1, PCL(-inf)),
+  the share of abnormal cases localised at all; its area is ALROC (`area`).
 
 The area under the (w)AFROC curve so traced is the empirical (w)AFROC figure of merit (the
 trapezoidal area equals the Wilcoxon-type statistic, ties counting half), which
@@ -45,7 +50,8 @@ def _weights(truth: pd.DataFrame) -> dict[tuple[str, int], float]:
 def reader_curves(
     marks: pd.DataFrame, truth: pd.DataFrame, treatment: str, reader: str
 ) -> pd.DataFrame:
-    """The FROC, AFROC and wAFROC points of one reader under one treatment."""
+    """The FROC, AFROC and wAFROC points of one reader under one treatment (and the LROC
+    points when every abnormal case has one lesion)."""
     mine = marks[(marks["treatment"] == treatment) & (marks["reader"] == reader)]
     cases = truth["case"].astype(str)
     normal = set(cases[truth["truth"].astype(int) == 0])
@@ -75,8 +81,40 @@ def reader_curves(
             (treatment, reader, "wAFROC", z, fpf, wllf),
         ]
     rows += [(treatment, reader, curve, -np.inf, 1.0, 1.0) for curve in ("AFROC", "wAFROC")]
+    if (
+        n_abnormal
+        and (truth.loc[truth["truth"].astype(int) == 1, "lesions"].astype(int) == 1).all()
+    ):
+        rows += _lroc(ll, nl, fp_ratings, thresholds, n_normal, n_abnormal, treatment, reader)
     frame = pd.DataFrame(rows, columns=list(CURVE_COLUMNS))
     return frame.sort_values(["curve", "threshold"], ascending=[True, False], kind="stable")
+
+
+def _lroc(
+    ll: pd.DataFrame,
+    nl: pd.DataFrame,
+    fp_ratings: np.ndarray,
+    thresholds: np.ndarray,
+    n_normal: int,
+    n_abnormal: int,
+    treatment: str,
+    reader: str,
+) -> list[tuple]:
+    """The LROC points of one reader (module docstring)."""
+    highest_nl = nl.groupby(nl["case"].astype(str))["rating"].max()
+    correct = np.array(
+        [
+            rating
+            for case, rating in zip(ll["case"].astype(str), ll["rating"].astype(float), strict=True)
+            if rating > highest_nl.get(case, -np.inf)
+        ]
+    )
+    rows = [(treatment, reader, "LROC", np.inf, 0.0, 0.0)]
+    for z in thresholds:
+        fpf = (fp_ratings >= z).sum() / n_normal if n_normal else np.nan
+        rows.append((treatment, reader, "LROC", z, fpf, (correct >= z).sum() / n_abnormal))
+    rows.append((treatment, reader, "LROC", -np.inf, 1.0, len(correct) / n_abnormal))
+    return rows
 
 
 def froc_curves(

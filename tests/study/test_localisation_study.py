@@ -30,9 +30,9 @@ from study.storage import AssetStore
 SIZE = 32
 
 
-def write_cases(folder) -> None:
+def write_cases(folder, *, second_lesion: bool = True) -> None:
     """Four real T2W pictures: two with a lesion (a mask with one 4 x 4 lesion at rows and
-    cols 10..13, one with two lesions), two without."""
+    cols 10..13, one with a second one unless `second_lesion` is False), two without."""
     rng = np.random.default_rng(3)
     rows = ["path,origin,sequence,lesion,patient_id,mask"]
     for i in range(4):
@@ -43,7 +43,8 @@ def write_cases(folder) -> None:
             labels[10:14, 10:14] = 1
         if i == 1:
             labels[10:14, 10:14] = 1
-            labels[20:24, 24:28] = 1
+            if second_lesion:
+                labels[20:24, 24:28] = 1
         Image.fromarray(labels).save(folder / f"mask-{i}.png")
         rows.append(f"image-{i}.png,real,T2W,,P{i},mask-{i}.png")
     (folder / "manifest.csv").write_text("\n".join(rows) + "\n")
@@ -261,3 +262,26 @@ def test_a_negative_tolerance_is_refused_when_the_study_is_built(engine, tmp_pat
     )
     with pytest.raises(DesignError, match="tolerance in mm must be 0 or more"):
         create_study(engine, plan)
+
+
+def test_one_lesion_per_case_adds_the_lroc(engine, tmp_path):
+    write_cases(tmp_path, second_lesion=False)
+    store = AssetStore(tmp_path / "assets")
+    import_manifest(engine, tmp_path / "manifest.csv", store=store, min_lesion_voxels=1)
+    plan = StudyPlan(
+        "LROC",
+        TEMPLATES["Lesion localisation"],
+        (SingleBlock(Sequence.T2W, 4, synthetic_share=0.0),),
+        settings={"localisation_tolerance_px": 1.0},
+    )
+    study_id = create_study(engine, plan)
+    open_study(engine, study_id)
+    reader_a, reader_b = (add_reader(engine, study_id, alias).reader_id for alias in "AB")
+    answer_all(engine, reader_a, lambda view: dump_marks([Mark("T2W", 0, 11.5, 11.5, 5)]))
+    answer_all(engine, reader_b, lambda view: "[]")
+    results = localisation_results(engine, study_id, store=store)
+    alroc = results.per_reader.set_index("reader")["ALROC"]
+    # A: every case's only mark rated 5, right on each lesion: (0, 0) to (1, 1); B: no mark.
+    assert alroc.to_dict() == {"A": pytest.approx(0.5), "B": 0.0}
+    (row,) = [b for b in localisation_blocks(results) if type(b).__name__ == "FigureRow"]
+    assert [f.key for f in row.figures] == ["wAFROC-real", "FROC-real", "LROC-real"]

@@ -77,3 +77,33 @@ def test_a_reader_without_marks_has_the_chance_line_only():
     assert afroc == [[0.0, 0.0], [1.0, 1.0]]
     assert area(points[points["curve"] == "wAFROC"]) == 0.5
     assert np.isinf(points["threshold"]).all()
+
+
+def test_lroc_points_by_hand_when_every_abnormal_case_has_one_lesion():
+    truth = pd.DataFrame(
+        {
+            "case": ["n1", "n2", "a1", "a2", "a3"],
+            "truth": [0, 0, 1, 1, 1],
+            "lesions": [0, 0, 1, 1, 1],
+            "weights": "",
+        }
+    )
+    # a1: its lesion rated 3, found; a2: its lesion rated 2 but an NL rated 4 on it, so the
+    # case's highest mark is elsewhere (a wrong localisation); a3: unmarked.
+    marks = pd.DataFrame(
+        {
+            "treatment": "T",
+            "reader": "R",
+            "case": ["n1", "a1", "a2", "a2"],
+            "kind": ["NL", "LL", "LL", "NL"],
+            "lesion": [None, 1, 1, None],
+            "rating": [2.0, 3.0, 2.0, 4.0],
+        }
+    )
+    points = reader_curves(marks, truth, "T", "R")
+    lroc = points[points["curve"] == "LROC"][["x", "y"]].to_numpy().tolist()
+    assert lroc == [[0.0, 0.0], [0.0, 0.0], [0.0, 1 / 3], [0.5, 1 / 3], [1.0, 1 / 3]]
+    assert area(points[points["curve"] == "LROC"]) == pytest.approx(1 / 3)
+    # With two lesions on a case there is no LROC.
+    two = truth.assign(lesions=[0, 0, 1, 2, 1], weights=["", "", "", "0.5;0.5", ""])
+    assert "LROC" not in set(reader_curves(marks, two, "T", "R")["curve"])
