@@ -85,6 +85,16 @@ with st.expander("Settings of `synth train`", expanded=True):
     log_every = option_input(
         d, TrainSettings, "log_every", "Log the loss every (steps)", key="train-log-every"
     )
+    mask_channel = a.checkbox(
+        "Condition on lesion masks",
+        help=option_spec(TrainSettings, "mask_channel").help
+        + ". The assets' masks (imported with a mask) are the outlines; the Generate page "
+        "then offers lesion masks.",
+        key="train-mask-channel",
+    )
+    mask_dropout = option_input(
+        b, TrainSettings, "mask_dropout", "Mask withheld (share)", key="train-mask-dropout"
+    )
 try:
     training = TrainSettings(
         model=preset,
@@ -95,6 +105,8 @@ try:
         save_every=save_every,
         log_every=log_every,
         max_minutes=max_minutes,
+        mask_channel=mask_channel,
+        mask_dropout=mask_dropout,
     )
 except VTTError as error:
     st.error(str(error))

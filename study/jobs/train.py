@@ -69,6 +69,11 @@ def submit_training(
     assets = selected_assets(engine, selection)
     if not assets:
         raise JobError("no imported asset matches the filters: there is nothing to train on")
+    if training.mask_channel and not any(asset.mask_sha256 for asset in assets):
+        raise JobError(
+            "the lesion-mask condition needs lesion masks, and none of the chosen assets has "
+            "one: import images with a mask column, or train without the condition"
+        )
     work = new_work_dir()
     manifest = write_asset_manifest(assets, work / "training", store or AssetStore())
     request = TrainRequest.from_settings(training, manifest=manifest, out=out, progress="jsonl")

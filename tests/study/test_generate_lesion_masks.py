@@ -13,15 +13,22 @@ from PIL import Image
 from sqlalchemy import select
 
 from study.db import transaction
+from study.design import PoolFilter
 from study.imaging.manifest import load_manifest
 from study.imaging.types import Lesion, Sequence
 from study.importer import import_manifest
-from study.jobs import GenerateCell, SampleOptions, submit_generate
+from study.jobs import (
+    GenerateCell,
+    SampleOptions,
+    TrainingSelection,
+    submit_generate,
+    submit_training,
+)
 from study.jobs.states import JobError
 from study.jobs.workdirs import write_asset_manifest
 from study.models import Asset, Job
 from study.storage import AssetStore
-from synth.contract import SampleRequest
+from synth.contract import SampleRequest, TrainSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_STUDENT = ROOT / "data" / "demo" / "student"
@@ -98,3 +105,24 @@ def test_an_asset_whose_mask_says_otherwise_under_the_default_rule_goes_without_
     (item,) = load_manifest(manifest)
     assert item.lesion == Lesion.NO and item.mask is None
     assert not (tmp_path / "work" / "masks").exists()
+
+
+def test_training_with_the_mask_condition_queues_the_assets_masks(engine, data_dir, tmp_path):
+    image = (np.random.default_rng(1).random((24, 20)) * 60000).astype(np.uint16)
+    labels = np.zeros((24, 20), np.uint8)
+    labels[5:10, 6:10] = 1
+    Image.fromarray(image).save(tmp_path / "t2w.png")
+    Image.fromarray(labels).save(tmp_path / "t2w-mask.png")
+    (tmp_path / "manifest.csv").write_text(
+        "path,origin,sequence,lesion,patient_id,mask\nt2w.png,real,T2W,,P1,t2w-mask.png\n"
+    )
+    import_manifest(engine, tmp_path / "manifest.csv")
+    selection = TrainingSelection(frozenset(), frozenset(), PoolFilter())
+    job_id = submit_training(
+        engine, "masked", selection, TrainSettings(model="tiny", steps=1, mask_channel=True)
+    )
+    with transaction(engine) as session:
+        params = session.get(Job, job_id).params
+    assert params["request"]["mask_channel"] is True
+    (item,) = load_manifest(Path(params["request"]["manifest"]))
+    assert np.array_equal(item.mask, labels)
