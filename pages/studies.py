@@ -10,6 +10,7 @@ from study.design import (
     StudyPlan,
     StudySummary,
     TwoAFCBlock,
+    VolumeBlock,
     add_questions,
     create_study,
     delete_study,
@@ -81,6 +82,27 @@ def build_form() -> None:
             "2AFC sequence", [s for s in Sequence if s != Sequence.OTHER], key="new-2afc-seq"
         )
         two_afc = afc_cases.number_input("2AFC cases", 0, 10_000, 0, key="new-2afc")
+        volume_seqs, volume_cases, volume_slices, volume_around = st.columns(4)
+        volume_sequences = volume_seqs.multiselect(
+            "Volume sequences",
+            [s for s in Sequence if s != Sequence.OTHER],
+            [Sequence.T2W],
+            key="new-volume-seqs",
+        )
+        volumes = volume_cases.number_input("Volume cases", 0, 10_000, 0, key="new-volumes")
+        slices = volume_slices.number_input(
+            "Slices per volume (0: whole stack)",
+            0,
+            1_000,
+            5,
+            key="new-volume-slices",
+            help="A stack is one patient's slices of a sequence (a generated stack: slices "
+            "with one pair key), in slice order; every case shows as many slices, so whole "
+            "stacks need stacks of one length.",
+        )
+        around = volume_around.selectbox(
+            "Slices around the", ["centre", "lesion"], key="new-volume-around"
+        )
         share_col, lesion_col, balance_col = st.columns(3)
         synthetic_share = share_col.number_input(
             "Synthetic share", 0.0, 1.0, 0.5, step=0.05, key="new-synthetic-share"
@@ -169,6 +191,17 @@ def build_form() -> None:
         )
     if two_afc:
         blocks.append(TwoAFCBlock(two_afc_sequence, int(two_afc), lesion))
+    if volumes:
+        blocks.append(
+            VolumeBlock(
+                tuple(volume_sequences),
+                int(volumes),
+                int(slices) or None,
+                around,
+                synthetic_share,
+                lesion,
+            )
+        )
     plan = StudyPlan(
         name=name,
         questions=TEMPLATES[template],

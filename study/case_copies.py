@@ -22,7 +22,9 @@ def copy_case(original: Case, **fields: Any) -> Case:
         **fields,
     )
     case.views = [
-        CaseAsset(asset_id=view.asset_id, viewport=view.viewport, position=view.position)
+        CaseAsset(
+            asset_id=view.asset_id, viewport=view.viewport, position=view.position, slice=view.slice
+        )
         for view in original.views
     ]
     return case

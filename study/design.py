@@ -131,8 +131,36 @@ class TwoAFCBlock:
     lesion_share: float | None = 0.5
 
 
-Block = SingleBlock | PairedBlock | TwoAFCBlock
-_BLOCK_PRIORITY = {PairedBlock: 0, TwoAFCBlock: 1, SingleBlock: 2}
+AROUND = ("centre", "lesion")
+
+
+@dataclass(frozen=True)
+class VolumeBlock:
+    """Cases of stacks of slices, one viewport per sequence, browsed with the wheel.
+
+    A stack is every admitted slice of one origin and sequence with one stack key: the
+    patient id, or the pair key where the patient id is empty (a generated stack: slices
+    written with one pair key); its slices are ordered by slice_index, then by import order.
+    The sequences of a case share their stack key and stack length. `slices` N shows N
+    consecutive slices around the stack's centre (`around="centre"`) or around the middle of
+    its lesion slices (`around="lesion"`; a stack without a lesion slice is cut around its
+    centre); stacks shorter than N, and stacks with two slices at one slice_index (two
+    series of one patient and sequence), cannot be drawn. `slices=None` shows whole stacks, which
+    needs every stack the block may draw to have the same length (a study's cases are all the
+    same size, so the viewer payload cannot tell them apart). The case has a lesion when any
+    slice shown has one.
+    """
+
+    sequences: tuple[ImageSequence, ...] = (ImageSequence.T2W,)
+    cases: int = 0
+    slices: int | None = 5
+    around: str = "centre"
+    synthetic_share: float = 0.5
+    lesion_share: float | None = 0.5
+
+
+Block = SingleBlock | PairedBlock | TwoAFCBlock | VolumeBlock
+_BLOCK_PRIORITY = {VolumeBlock: 0, PairedBlock: 1, TwoAFCBlock: 2, SingleBlock: 3}
 
 
 @dataclass(frozen=True)
@@ -317,6 +345,93 @@ class _Pool:
                     units.append(unit)
         return units
 
+    def stacks(self, sequences: tuple[ImageSequence, ...]) -> list[tuple[tuple[Asset, ...], ...]]:
+        """The stacks of every stack key that has all `sequences` of one length, one ordered
+        tuple of slices per sequence (VolumeBlock says how stacks are formed); a stack of
+        which any slice was drawn already is not offered again."""
+        by_key: dict[tuple[Origin, str], dict[ImageSequence, list[Asset]]] = defaultdict(
+            lambda: defaultdict(list)
+        )
+        for asset in self.assets:
+            key = asset.patient_id or asset.pair_key
+            if key and asset.sequence in sequences:
+                by_key[(asset.origin, key)][asset.sequence].append(asset)
+        stacks = []
+        for key in sorted(by_key):
+            found = by_key[key]
+            if not all(s in found for s in sequences) or not all(
+                self.free(tuple(found[s])) for s in sequences
+            ):
+                continue
+            ordered = tuple(
+                tuple(sorted(found[s], key=lambda a: (a.slice_index is None, a.slice_index, a.id)))
+                for s in sequences
+            )
+            if len({len(stack) for stack in ordered}) == 1 and not any(
+                _repeats_a_slice(stack) for stack in ordered
+            ):
+                stacks.append(ordered)
+        return stacks
+
+    def volumes(self, block: VolumeBlock) -> list[Unit]:
+        """The candidate units of a volume block: its slices of each sequence in turn."""
+        if block.around not in AROUND:
+            raise DesignError(
+                f"a volume block shows slices around the 'centre' or the 'lesion', not "
+                f"{block.around!r}"
+            )
+        if block.slices is not None and block.slices < 1:
+            raise DesignError(f"a volume block cannot show {block.slices} slices per stack")
+        stacks = self.stacks(block.sequences)
+        if block.slices is None:
+            lengths = sorted({len(stack[0]) for stack in stacks})
+            if len(lengths) > 1:
+                raise DesignError(
+                    f"whole stacks of {'+'.join(s.value for s in block.sequences)} differ in "
+                    f"length ({', '.join(map(str, lengths))} slices): every case of a study "
+                    f"must show as many slices, so choose a number of slices per stack"
+                )
+        units = []
+        for stack in stacks:
+            window = _window(stack, block.slices, block.around)
+            if window is not None:
+                units.append(tuple(asset for slices in stack for asset in slices[window]))
+        return units
+
+
+def _repeats_a_slice(stack: tuple[Asset, ...]) -> bool:
+    """Whether two slices of a stack have one slice_index: two series of one patient and
+    sequence, whose order is unknown (such stacks are not drawn)."""
+    indices = [asset.slice_index for asset in stack if asset.slice_index is not None]
+    return len(set(indices)) != len(indices)
+
+
+def _window(stack: tuple[tuple[Asset, ...], ...], slices: int | None, around: str) -> slice | None:
+    """The positions of the slices shown (None when the stack is shorter than `slices`):
+    N consecutive ones centred on the stack's centre, or on the middle of the slices with a
+    lesion in any sequence; shifted to stay inside the stack."""
+    length = len(stack[0])
+    if slices is None:
+        return slice(0, length)
+    if length < slices:
+        return None
+    lesions = [i for i in range(length) if any(seq[i].lesion == 1 for seq in stack)]
+    centre = (lesions[0] + lesions[-1]) // 2 if around == "lesion" and lesions else length // 2
+    start = min(max(centre - slices // 2, 0), length - slices)
+    return slice(start, start + slices)
+
+
+def _volume_case(sequences: tuple[ImageSequence, ...], unit: Unit) -> _DrawnCase:
+    per_viewport = len(unit) // len(sequences)
+    return _DrawnCase(
+        CaseKind.VOLUME,
+        tuple(
+            (sequence.value, asset)
+            for i, sequence in enumerate(sequences)
+            for asset in unit[i * per_viewport : (i + 1) * per_viewport]
+        ),
+    )
+
 
 def _draw_cells(
     rng: random.Random,
@@ -352,6 +467,13 @@ def _draw_block(
         cells = _cells(block.cases, block.synthetic_share, block.lesion_share, what)
         units = _draw_cells(rng, pool, pool.singles(block.sequence), cells, what, shortages)
         return [_DrawnCase(CaseKind.SINGLE, ((block.sequence.value, unit[0]),)) for unit in units]
+    if isinstance(block, VolumeBlock):
+        if not block.sequences or len(set(block.sequences)) != len(block.sequences):
+            raise DesignError("a volume block needs one or more different sequences")
+        what = "+".join(s.value for s in block.sequences) + " volumes"
+        cells = _cells(block.cases, block.synthetic_share, block.lesion_share, what)
+        units = _draw_cells(rng, pool, pool.volumes(block), cells, what, shortages)
+        return [_volume_case(block.sequences, unit) for unit in units]
     if isinstance(block, PairedBlock):
         if len(set(block.sequences)) != 2:
             raise DesignError("a paired block needs two different sequences")
@@ -423,6 +545,18 @@ def _draw_practice(rng: random.Random, pool: _Pool, plan: StudyPlan) -> list[_Dr
             pool.take(tuple(pair))
             drawn.append(_DrawnCase(CaseKind.TWO_AFC, (("left", pair[0]), ("right", pair[1]))))
             continue
+        origin, lesion = cells[i % len(cells)]
+        if isinstance(block, VolumeBlock):
+            volumes = pool.volumes(block)
+            if not volumes:
+                raise BalanceError(
+                    f"practice case {i + 1} ({'+'.join(s.value for s in block.sequences)} "
+                    f"volume): the pool has no unused stack left after the study cases"
+                )
+            unit = rng.choice([u for u in volumes if _matches(u, origin, lesion)] or volumes)
+            pool.take(unit)
+            drawn.append(_volume_case(block.sequences, unit))
+            continue
         if isinstance(block, SingleBlock):
             units = pool.singles(block.sequence)
             names = (block.sequence.value,)
@@ -436,7 +570,6 @@ def _draw_practice(rng: random.Random, pool: _Pool, plan: StudyPlan) -> list[_Dr
                 f"practice case {i + 1} ({' + '.join(names)}): the pool has no unused "
                 f"images left after the study cases"
             )
-        origin, lesion = cells[i % len(cells)]
         unit = rng.choice([u for u in units if _matches(u, origin, lesion)] or units)
         pool.take(unit)
         drawn.append(_DrawnCase(kind, tuple(zip(names, unit, strict=True))))
@@ -455,10 +588,12 @@ def _new_case(study_id: int, drawn: _DrawnCase, *, practice: bool) -> Case:
         sequence="+".join(sequences),
         practice=practice,
     )
-    case.views = [
-        CaseAsset(asset_id=asset.id, viewport=name, position=i)
-        for i, (name, asset) in enumerate(drawn.viewports)
-    ]
+    slices: dict[str, int] = defaultdict(int)
+    views = []
+    for i, (name, asset) in enumerate(drawn.viewports):
+        views.append(CaseAsset(asset_id=asset.id, viewport=name, position=i, slice=slices[name]))
+        slices[name] += 1
+    case.views = views
     return case
 
 

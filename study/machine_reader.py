@@ -12,10 +12,11 @@ out-of-fold score). Each row names an image:
 Rows naming no image of the study are ignored (an evaluation scores more images than a study
 shows); every case of the study must get a score, or nothing is imported. A single-image case
 takes its image's score, a paired case the mean of its two images' (both show one slice, so
-one call); a 2AFC case is answered with the side of the lower score as the real one. The
-machine's real/synthetic call is `synthetic` when its score is >= the threshold (default 0.5),
-stored as an answer to the study's real/synthetic question like a person's, and its scores are
-kept (`machine_scores`) for its ROC curve and AUC. Practice cases are not scored.
+one call), a volume case the mean of its slices'; a 2AFC case is answered with the side of the
+lower score as the real one. The machine's real/synthetic call is `synthetic` when its score
+is >= the threshold (default 0.5), stored as an answer to the study's real/synthetic question
+like a person's, and its scores are kept (`machine_scores`) for its ROC curve and AUC.
+Practice cases are not scored.
 """
 
 from __future__ import annotations
@@ -178,7 +179,11 @@ def add_machine_reader(
                     f"{scores}: no score for {missing[0].asset.source_path} (case "
                     f"{case.public_id}); every case of the study needs one"
                 )
-            values = {v.viewport: score_of[v.asset_id] for v in case.views}
+            # A volume viewport has a row per slice: its score is its slices' mean.
+            by_viewport: dict[str, list[float]] = {}
+            for view in case.views:
+                by_viewport.setdefault(view.viewport, []).append(score_of[view.asset_id])
+            values = {name: sum(v) / len(v) for name, v in by_viewport.items()}
             if case.kind == CaseKind.TWO_AFC:
                 if two_afc is None:
                     raise MachineReaderError(f"study '{study.name}' has no 2AFC question")

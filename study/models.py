@@ -69,6 +69,8 @@ class CaseKind(StrEnum):
     SINGLE = "single"
     PAIRED = "paired"
     TWO_AFC = "2afc"
+    # A stack of slices per viewport, browsed with the wheel (study.volumes).
+    VOLUME = "volume"
 
 
 class StudyStatus(StrEnum):
@@ -275,12 +277,14 @@ class CaseAsset(Base):
     asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id", ondelete="RESTRICT"))
     viewport: Mapped[str] = mapped_column(String(32))
     position: Mapped[int] = mapped_column(Integer)
+    # The slice's place in its viewport's stack (0 for a viewport of one image).
+    slice: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     case: Mapped[Case] = relationship(back_populates="views")
     asset: Mapped[Asset] = relationship()
 
     __table_args__ = (
-        UniqueConstraint("case_id", "viewport"),
+        UniqueConstraint("case_id", "viewport", "slice"),
         UniqueConstraint("case_id", "position"),
     )
 

@@ -90,6 +90,11 @@ def check_question(spec: QuestionSpec) -> None:
         )
     if len(spec.options) < 2:
         raise QuestionError(f"'{spec.wording}': a choice needs at least two options")
+    if spec.kind == QuestionKind.LESION_MARKS and CaseKind.VOLUME.value in spec.applies_to:
+        raise QuestionError(
+            f"'{spec.wording}': lesion marks are scored on single and paired images; marks on "
+            "volumes (lesions across slices) are not scored yet, so they are not asked there"
+        )
 
 
 LIKERT_5 = ("1", "2", "3", "4", "5")
@@ -160,6 +165,35 @@ TEMPLATES: dict[str, tuple[QuestionSpec, ...]] = {
             LIKERT_5,
             applies_to=(CaseKind.SINGLE.value,),
             phase=2,
+        ),
+    ),
+    # Stacks of slices (3D VTT): the real-or-synthetic call is the scored one, with no
+    # "unsure" option (an unsure answer would not score; the confidence rating says it).
+    "Volumes": (
+        QuestionSpec(
+            QuestionKind.REAL_OR_SYNTHETIC,
+            "Is this volume real or synthetic?",
+            ("Real", "Synthetic"),
+            applies_to=(CaseKind.VOLUME.value,),
+        ),
+        QuestionSpec(
+            QuestionKind.LIKERT_REALISM,
+            "How realistic is this volume? (1 = clearly artificial, 5 = indistinguishable "
+            "from a real scan)",
+            LIKERT_5,
+            applies_to=(CaseKind.VOLUME.value,),
+        ),
+        QuestionSpec(
+            QuestionKind.CONFIDENCE,
+            "How confident are you? (1 = guessing, 5 = certain)",
+            LIKERT_5,
+            applies_to=(CaseKind.VOLUME.value,),
+        ),
+        QuestionSpec(
+            QuestionKind.LESION_PRESENT,
+            "Suspected cancerous lesion (PI-RADS >= 3) on any slice?",
+            ("Yes", "No"),
+            applies_to=(CaseKind.VOLUME.value,),
         ),
     ),
     "2AFC": (

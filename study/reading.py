@@ -127,6 +127,9 @@ class Viewport:
     name: str
     label: str
     canonical_sha256: str = field(repr=False)
+    # A volume case's slices in stack order (study.design.VolumeBlock); canonical_sha256 is
+    # its centre slice. Empty for a viewport of one image.
+    slice_sha256s: tuple[str, ...] = field(default=(), repr=False)
     # The image's size, for placing lesion marks; never sent to the browser (real and
     # synthetic images may differ in size).
     rows: int = field(default=0, repr=False)
@@ -315,17 +318,31 @@ _CASE_VIEWS = joinedload(Assignment.case).selectinload(Case.views).joinedload(Ca
 
 
 def _viewports(case: Case) -> tuple[Viewport, ...]:
+    """One viewport per viewport name, in position order; a volume case's viewport lists its
+    slices in stack order and stands for its centre slice."""
     kind = CaseKind(case.kind)
-    return tuple(
-        Viewport(
-            name=view.viewport,
-            label=view.viewport.capitalize() if kind == CaseKind.TWO_AFC else view.viewport,
-            canonical_sha256=view.asset.canonical_sha256,
-            rows=view.asset.rows,
-            cols=view.asset.cols,
+    by_name: dict[str, list[CaseAsset]] = {}
+    for view in case.views:
+        by_name.setdefault(view.viewport, []).append(view)
+    viewports = []
+    for name, views in by_name.items():
+        stack = sorted(views, key=lambda view: view.slice)
+        shown = stack[len(stack) // 2].asset
+        viewports.append(
+            Viewport(
+                name=name,
+                label=name.capitalize() if kind == CaseKind.TWO_AFC else name,
+                canonical_sha256=shown.canonical_sha256,
+                slice_sha256s=(
+                    tuple(view.asset.canonical_sha256 for view in stack)
+                    if kind == CaseKind.VOLUME
+                    else ()
+                ),
+                rows=shown.rows,
+                cols=shown.cols,
+            )
         )
-        for view in case.views
-    )
+    return tuple(viewports)
 
 
 def _case_view(session: Session, reader: Reader, assignment: Assignment) -> CaseView:

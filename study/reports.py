@@ -75,7 +75,7 @@ KIND_TITLES: dict[str, str] = {
 }
 LESION_LABELS: dict[object, str] = {1: "with lesion", 0: "without lesion"}
 LESION_UNKNOWN = "lesion unknown"
-PRESENTATIONS: tuple[str, ...] = ("single", "paired", "2AFC")
+PRESENTATIONS: tuple[str, ...] = ("single", "paired", "2AFC", "volume")
 # (table name, grouping keys after question_kind) of the subgroup metrics tables.
 SUBGROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("by_sequence", ("sequence",)),
@@ -87,7 +87,7 @@ SUBGROUP_TITLES: dict[str, str] = {
     "by_sequence": "By sequence",
     "by_sequence_lesion": "By sequence and lesion status",
     "by_origin": "By origin (real or synthetic image)",
-    "by_presentation": "By presentation (single, paired or 2AFC)",
+    "by_presentation": "By presentation (single, paired, 2AFC or volume)",
 }
 _SUBGROUP_KEYS: tuple[str, ...] = tuple(dict.fromkeys(k for _, keys in SUBGROUPS for k in keys))
 # Question kinds whose agreement between and within readers is reported.
@@ -199,11 +199,18 @@ def read_context(session: Session, study_id: int) -> StudyContext:
 
 def presentation(tidy: pd.DataFrame) -> pd.Series:
     """How each case was shown: 'paired' (two sequences side by side), '2AFC' (a real and a
-    synthetic image to choose from) or 'single'."""
+    synthetic image to choose from), 'volume' (a stack of slices per sequence; frames without
+    the column, e.g. imported from older exports, have none) or 'single'."""
     paired = tidy["paired"].fillna(False).astype(bool)
     two_afc = tidy["correct_side"].notna()
+    volume = (
+        tidy["volume"].fillna(False).astype(bool)
+        if "volume" in tidy.columns
+        else pd.Series(False, index=tidy.index)
+    )
     return pd.Series(
-        np.where(paired, "paired", np.where(two_afc, "2AFC", "single")), index=tidy.index
+        np.where(volume, "volume", np.where(paired, "paired", np.where(two_afc, "2AFC", "single"))),
+        index=tidy.index,
     )
 
 

@@ -109,8 +109,9 @@ def stored_stack(
 
 
 def _viewport_slices(viewport: Viewport) -> tuple[str, ...]:
-    """The stored canonical arrays of a viewport's slices, in order."""
-    return (viewport.canonical_sha256,)
+    """The stored canonical arrays of a viewport's slices, in order: a volume case's stack,
+    or the one image of the other kinds."""
+    return viewport.slice_sha256s or (viewport.canonical_sha256,)
 
 
 def viewer_viewports(

@@ -18,18 +18,24 @@ from study.storage import AssetStore
 
 
 def read_case_views(session: Session, study_id: int) -> dict[int, tuple[Viewport, ...]]:
-    """Each case of a study and its viewports in order (what a thumbnail draws)."""
+    """Each case of a study and its viewports in order (what a thumbnail draws); a volume
+    case's viewport shows its centre slice."""
     rows = session.execute(
         select(CaseAsset.case_id, CaseAsset.viewport, Asset.canonical_sha256)
         .join(Asset, Asset.id == CaseAsset.asset_id)
         .join(Case, Case.id == CaseAsset.case_id)
         .where(Case.study_id == study_id)
-        .order_by(CaseAsset.case_id, CaseAsset.position)
+        .order_by(CaseAsset.case_id, CaseAsset.position, CaseAsset.slice)
     ).all()
-    views: dict[int, list[Viewport]] = {}
+    stacks: dict[int, dict[str, list[str]]] = {}
     for case_id, viewport, canonical_sha256 in rows:
-        views.setdefault(case_id, []).append(Viewport(viewport, viewport, canonical_sha256))
-    return {case_id: tuple(viewports) for case_id, viewports in views.items()}
+        stacks.setdefault(case_id, {}).setdefault(viewport, []).append(canonical_sha256)
+    return {
+        case_id: tuple(
+            Viewport(name, name, slices[len(slices) // 2]) for name, slices in viewports.items()
+        )
+        for case_id, viewports in stacks.items()
+    }
 
 
 def case_thumbnails(

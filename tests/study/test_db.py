@@ -15,6 +15,7 @@ from study.models import (
     AnswerRevision,
     Asset,
     Case,
+    CaseAsset,
     CaseKind,
     CaseOrigin,
     Question,
@@ -136,6 +137,48 @@ def test_revision_0006_adds_lesion_marks_and_keeps_every_answer(engine):
         command.downgrade(config, "0005")
     with transaction(engine) as session:
         assert session.get(Question, question_id).kind == QuestionKind.LESION_MARKS
+
+
+def test_revision_0009_adds_volume_cases_and_keeps_every_answer(engine):
+    """Rebuilding the case kind's CHECK copies the cases table in SQLite: answers and images
+    stay; a volume case holds one row per slice of a viewport; a downgrade is refused while a
+    volume case exists."""
+    reader_id, case_id, question_id = make_study_with_answerable(engine)
+    with transaction(engine) as session:
+        asset = make_asset()
+        session.add(asset)
+        session.flush()
+        session.add(CaseAsset(case_id=case_id, asset_id=asset.id, viewport="T2W", position=0))
+        session.add(
+            Answer(reader_id=reader_id, case_id=case_id, question_id=question_id, value="real")
+        )
+    config = alembic_config(engine)
+    command.downgrade(config, "0008")
+    with pytest.raises(IntegrityError), transaction(engine) as session:
+        session.execute(text("UPDATE cases SET kind = 'volume' WHERE id = :id"), {"id": case_id})
+    command.upgrade(config, "head")
+    with transaction(engine) as session:
+        assert session.scalar(select(Answer.value).where(Answer.case_id == case_id)) == "real"
+        case = session.get(Case, case_id)
+        assert [(v.viewport, v.slice) for v in case.views] == [("T2W", 0)]
+        case.kind = CaseKind.VOLUME
+        case.views.append(
+            CaseAsset(asset_id=case.views[0].asset_id, viewport="T2W", position=1, slice=1)
+        )
+    with pytest.raises(IntegrityError), transaction(engine) as session:
+        session.add(
+            CaseAsset(
+                case_id=case_id,
+                asset_id=case.views[0].asset_id,
+                viewport="T2W",
+                position=2,
+                slice=1,
+            )
+        )
+    with pytest.raises(RuntimeError, match="a study has volume cases"):
+        command.downgrade(config, "0008")
+    with transaction(engine) as session:
+        assert session.get(Case, case_id).kind == CaseKind.VOLUME
 
 
 def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path):

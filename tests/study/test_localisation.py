@@ -20,6 +20,8 @@ from study.marks import (
     load_marks,
     to_display,
 )
+from study.models import QuestionKind
+from study.questions import LIKERT_5, QuestionError, QuestionSpec, check_question
 
 
 def mark(row: float, col: float, rating: int = 3, viewport: str = "image") -> Mark:
@@ -155,3 +157,11 @@ def test_a_mark_on_a_viewport_of_another_size_maps_onto_the_reference_grid():
 def test_a_negative_tolerance_is_refused():
     with pytest.raises(ValueError, match="0 or more"):
         score_marks([], LesionTruth((), None, {}), tolerance=-1)
+
+
+def test_marks_are_not_asked_on_volumes():
+    with pytest.raises(QuestionError, match=r"marks on volumes .* are not scored yet"):
+        check_question(QuestionSpec(QuestionKind.LESION_MARKS, "Mark the lesions", LIKERT_5))
+    check_question(
+        QuestionSpec(QuestionKind.LESION_MARKS, "Mark", LIKERT_5, applies_to=("single",))
+    )
