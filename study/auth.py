@@ -10,6 +10,7 @@ import secrets
 from datetime import timedelta
 
 from sqlalchemy import Engine, delete, func, select
+from sqlalchemy.exc import IntegrityError
 
 from study import settings
 from study.db import transaction
@@ -60,20 +61,24 @@ def ensure_coordinator(engine: Engine) -> str | None:
     first start only, logged once, and never stored in clear.
     """
     configured = settings.get("VTT_ADMIN_PASSWORD")
-    with transaction(engine) as session:
-        account = session.scalar(select(Account).where(Account.username == COORDINATOR))
-        if account is not None:
-            if configured and not verify_password(configured, account.password_hash):
-                account.password_hash = hash_password(configured)
-            return None
-        password = configured or secrets.token_urlsafe(12)
-        session.add(
-            Account(
-                username=COORDINATOR,
-                role=AccountRole.COORDINATOR,
-                password_hash=hash_password(password),
+    try:
+        with transaction(engine) as session:
+            account = session.scalar(select(Account).where(Account.username == COORDINATOR))
+            if account is not None:
+                if configured and not verify_password(configured, account.password_hash):
+                    account.password_hash = hash_password(configured)
+                return None
+            password = configured or secrets.token_urlsafe(12)
+            session.add(
+                Account(
+                    username=COORDINATOR,
+                    role=AccountRole.COORDINATOR,
+                    password_hash=hash_password(password),
+                )
             )
-        )
+    except IntegrityError:
+        # Another app process on the same database made the account at the same moment.
+        return ensure_coordinator(engine)
     if configured:
         return None
     log.warning("VTT Studio coordinator password (shown once): %s", password)

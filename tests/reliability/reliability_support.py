@@ -99,8 +99,9 @@ def fill_case(page) -> None:
     """Answer the four questions of the shown case (without submitting)."""
     page.get_by_text("Synthetic", exact=True).click()
     page.get_by_text("No", exact=True).click()
+    # The third option of each rating ("3"; its caption, the key, is "3" too).
     for radio in page.get_by_role("radiogroup").all()[2:]:
-        radio.get_by_text("3", exact=True).click()
+        radio.locator('[data-testid="stRadioOption"]').nth(2).click()
 
 
 def read_cases(page, first: int, last: int, of: int) -> None:

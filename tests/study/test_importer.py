@@ -540,6 +540,7 @@ def test_real_prostatex_adc_and_dwi_show_the_t2w_slice_they_are_paired_with(
         "name",
         "label",
         "canonical_sha256",
+        "slice_sha256s",
         "rows",
         "cols",
     ]

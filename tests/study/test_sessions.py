@@ -3,11 +3,12 @@ signs the browser in until sign-out, expiry, or its reader's or account's revoca
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
 from seeding import add_assets, grid
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from study.auth import ensure_coordinator
 from study.db import transaction
@@ -117,3 +118,14 @@ def test_disabling_an_account_signs_its_browsers_out(engine):
     disable_account(engine, accounts["ana"])
     assert resume_session(engine, tokens["ana"]) is None
     assert resume_session(engine, tokens["coordinator"]).role == "coordinator"
+
+
+def test_app_processes_starting_together_make_one_coordinator_account(engine, monkeypatch):
+    """Two app servers on one database both find no coordinator and both add one: the second
+    insert fails on the unique name and falls back to the account the first made."""
+    monkeypatch.setenv("VTT_ADMIN_PASSWORD", "a shared password")
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(lambda _: ensure_coordinator(engine), range(6)))
+    assert results == [None] * 6
+    with transaction(engine) as session:
+        assert session.scalar(select(func.count()).select_from(Account)) == 1
