@@ -11,6 +11,7 @@ import pytest
 from app_server import AppServer
 from PIL import Image
 from sqlalchemy import select
+from viewer_page import viewer_frame
 
 from study.db import open_database, transaction
 from study.design import SingleBlock, StudyPlan, create_study, open_study
@@ -70,15 +71,6 @@ def marks_study(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 def settle(page) -> None:
     page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]')
-
-
-def viewer_frame(page):
-    for _ in range(200):
-        frames = [f for f in page.frames if "/component/" in f.url]
-        if frames and frames[0].evaluate("window.vttViewer?.stats.paints > 0"):
-            return frames[0]
-        page.wait_for_timeout(50)
-    raise AssertionError("the viewer never painted")
 
 
 def test_a_reader_marks_lesions_with_mouse_and_keyboard(marks_study, browser):

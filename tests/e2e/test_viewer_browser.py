@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from app_server import AppServer
 from sqlalchemy import select, update
+from viewer_page import viewer_frame
 
 from study.db import open_database, transaction
 from study.models import Answer, Asset, Assignment, Case, Question, Study
@@ -70,16 +71,6 @@ PAINTED = """() => ({painted: new Promise((resolve) => {
 def settle(page) -> None:
     page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]')
     page.wait_for_function("!document.querySelector('[data-stale=\"true\"]')")
-
-
-def viewer_frame(page):
-    page.wait_for_selector("iframe")
-    for _ in range(200):
-        frames = [f for f in page.frames if "/component/" in f.url]
-        if frames and frames[0].evaluate("window.vttViewer?.stats.paints > 0"):
-            return frames[0]
-        page.wait_for_timeout(50)
-    raise AssertionError("the viewer never painted")
 
 
 def window_gray(value: float, center: float, width: float) -> int:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from app_server import AppServer
 from sqlalchemy import func, select
+from viewer_page import viewer_frame
 
 from study.db import open_database, transaction
 from study.design import StudyPlan, VolumeBlock, create_study, open_study
@@ -55,15 +56,6 @@ def volume_study(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         yield code, server.url
     finally:
         server.stop()
-
-
-def viewer_frame(page):
-    for _ in range(200):
-        frames = [f for f in page.frames if "/component/" in f.url]
-        if frames and frames[0].evaluate("window.vttViewer?.stats.paints > 0"):
-            return frames[0]
-        page.wait_for_timeout(50)
-    raise AssertionError("the viewer never painted")
 
 
 def test_a_reader_scrolls_and_answers_a_volume_study(volume_study, browser):

@@ -1,0 +1,14 @@
+"""The reading room's viewer in a Playwright page, for the browser tests."""
+
+from __future__ import annotations
+
+
+def viewer_frame(page):
+    """The viewer component's frame once it has painted (AssertionError after 10 s)."""
+    page.wait_for_selector("iframe")
+    for _ in range(200):
+        frames = [f for f in page.frames if "/component/" in f.url]
+        if frames and frames[0].evaluate("window.vttViewer?.stats.paints > 0"):
+            return frames[0]
+        page.wait_for_timeout(50)
+    raise AssertionError("the viewer never painted")
