@@ -667,6 +667,72 @@
     return true;
   }
 
+  // Where the reader is: the page's progress line ("Case 3 of 12"), empty where there is none.
+  function position(doc) {
+    const progress = doc.querySelector('[data-testid="stProgress"]');
+    return progress === null ? "" : progress.innerText.trim();
+  }
+
+  // A button key pressed while the app is busy (a mark just rated, say) is pressed once the
+  // run ends, provided the reader is still where the run started; a key pressed while the app
+  // moves to the next case is dropped, so a key pressed twice never answers two cases (even
+  // when the next case is drawn before its run ends).
+  const PRESS_WAIT_MS = 60000;
+  let pendingPress = null;
+  let runFrom = "";
+  let runs = null;
+
+  function watchRuns(doc) {
+    const app = doc.querySelector('[data-testid="stApp"]');
+    if (runs !== null || app === null) return;
+    runFrom = position(doc);
+    runs = new MutationObserver(() => {
+      if (!appRunning(doc)) runFrom = position(doc);
+    });
+    runs.observe(app, { attributes: true, attributeFilter: ["data-test-script-state"] });
+  }
+
+  // Pressed through a message to the page, which it reads after the messages the viewer sent
+  // before (a mark's new rating): the button's run then sees them.
+  const PRESS = "vtt:press";
+
+  function press(label) {
+    window.parent.postMessage({ type: PRESS, label }, "*");
+  }
+
+  function onPageMessage(event) {
+    if (event.source !== window || !event.data || event.data.type !== PRESS) return;
+    const doc = page();
+    if (doc !== null) pressNow(doc, String(event.data.label));
+  }
+
+  function pressNow(doc, label) {
+    if (!appRunning(doc)) {
+      pendingPress = null;
+      clickButton(doc, label);
+      return;
+    }
+    const first = pendingPress === null;
+    pendingPress = { label, at: runFrom, since: performance.now() };
+    if (first) setTimeout(() => pressWhenIdle(doc), 50);
+  }
+
+  function pressWhenIdle(doc) {
+    if (pendingPress === null) return;
+    const gone = window.frameElement && !window.frameElement.isConnected;
+    if (gone || performance.now() - pendingPress.since > PRESS_WAIT_MS) {
+      pendingPress = null;
+      return;
+    }
+    if (appRunning(doc)) {
+      setTimeout(() => pressWhenIdle(doc), 50);
+      return;
+    }
+    const { label, at } = pendingPress;
+    pendingPress = null;
+    if (position(doc) === at) clickButton(doc, label);
+  }
+
   // The choice questions in the page's order: the radio groups of the case's form. A key
   // answers the first question it belongs to that has no answer yet (digits are shared by the
   // rating questions), else the first it belongs to.
@@ -709,15 +775,15 @@
       toggleInvert();
       handled = true;
     }
-    // A held key repeats: the buttons are pressed once (and not while the page is busy).
+    // A held key repeats: the buttons are pressed once.
     if (!handled && key === "Enter" && actions.Enter) {
       // A focused button gets Enter from the browser itself.
       if (event.target && event.target.tagName === "BUTTON") return;
-      if (!event.repeat && !appRunning(doc)) clickButton(doc, actions.Enter);
+      if (!event.repeat) press(actions.Enter);
       handled = true;
     }
     if (!handled && (key === "b" || key === "B") && actions.B) {
-      if (!event.repeat && !appRunning(doc)) clickButton(doc, actions.B);
+      if (!event.repeat) press(actions.B);
       handled = true;
     }
     if (!handled && marking !== null) {
@@ -746,6 +812,8 @@
     document.addEventListener("keydown", onKey, true);
     listening = page() === null ? window : window.parent;
     if (listening !== window) {
+      watchRuns(page());
+      listening.addEventListener("message", onPageMessage);
       listening.addEventListener("keydown", onKey, true);
       listening.addEventListener("resize", relayout);
     }
@@ -753,7 +821,11 @@
 
   function stopListening() {
     document.removeEventListener("keydown", onKey, true);
+    if (runs !== null) runs.disconnect();
+    runs = null;
+    pendingPress = null;
     if (listening !== null && listening !== window) {
+      listening.removeEventListener("message", onPageMessage);
       listening.removeEventListener("keydown", onKey, true);
       listening.removeEventListener("resize", relayout);
     }
