@@ -16,6 +16,7 @@ it; the next case's pixels (or PNGs) are prepared while the reader reads this on
 computed once (the caches of study.viewer_payload and study.rendering).
 """
 
+import logging
 import time
 
 import pandas as pd
@@ -43,6 +44,7 @@ from study.reading import (
 )
 from study.rendering import prefetch_upcoming, render_case
 from study.report.thumbnails import case_thumbnails
+from study.timed_cases import TimedCaseError, record_shown
 from study.viewer_payload import prefetch_viewer_case, viewer_case
 
 DEFAULT_VIEW = {"view-center": 0.5, "view-width": 1.0, "view-zoom": 1.0}
@@ -56,6 +58,11 @@ NEXT = "Next case"
 THUMBNAIL_SIZE = 64
 # Questions answered without choosing an option (no radio group for the keyboard).
 UNCHOSEN = (QuestionKind.FREE_TEXT, QuestionKind.LESION_MARKS)
+TIMED_NEEDS_VIEWER = (
+    "This study shows each image for a limited time, which needs the image viewer, and it "
+    "could not start here. Please reload the page, or use another browser."
+)
+LOG = logging.getLogger(__name__)
 
 ui.require(ui.Role.READER)
 engine = ui.engine()
@@ -185,29 +192,60 @@ def simple_viewer(view: CaseView) -> None:
     prefetch_upcoming(engine, reader, view.public_id, window=window, zoom=zoom)
 
 
-def images(view: CaseView, keys: dict[int, tuple[str, ...]]) -> None:
+def images(view: CaseView, keys: dict[int, tuple[str, ...]]) -> bool:
     """The viewer (or the simple viewer), with the page's keyboard: the keys of the choice
-    questions in the page's order, Enter and B."""
+    questions in the page's order, Enter and B. False when the case cannot be shown here: a
+    timed case needs the viewer (only it honours the exposure)."""
+    timed = view.exposure_ms is not None
     if not viewer.available():
+        if timed:
+            st.warning(TIMED_NEEDS_VIEWER)
+            return False
         simple_viewer(view)
-        return
+        return True
     choices = [keys[q.id] for q in view.questions if q.kind not in UNCHOSEN]
     actions = {"Enter": SUBMIT} | ({"B": BACK} if view.can_go_back else {})
-    if st.session_state.get("simple-viewer"):
+    if st.session_state.get("simple-viewer") and not timed:
         simple_viewer(view)
         viewer.keyboard(keys=choices, actions=actions)
     else:
         question = marks_question(view)
-        if question is None:
+        if timed:
+            show_timed(view, choices, actions)
+        elif question is None:
             viewer.show_case(viewer_case(view), keys=choices, actions=actions)
         else:
             show_with_marks(view, question, choices, actions)
         prefetch_viewer_case(engine, reader, view.public_id)
-    st.toggle(
-        "Simple viewer",
-        key="simple-viewer",
-        help="Images not showing? Use the simple viewer: sliders, and images drawn by the server.",
+    if not timed:
+        st.toggle(
+            "Simple viewer",
+            key="simple-viewer",
+            help="Images not showing? Use the simple viewer: sliders, and images drawn by the "
+            "server.",
+        )
+    return True
+
+
+def show_timed(view: CaseView, choices: list, actions: dict[str, str]) -> None:
+    """A timed case in the viewer: its images for the exposure, then the mask; the duration
+    the browser showed them is kept once (study.timed_cases)."""
+    value = viewer.show_case(
+        viewer_case(view),
+        keys=choices,
+        actions=actions,
+        exposure={"ms": view.exposure_ms, "shown": view.shown},
     )
+    if not isinstance(value, dict) or "shown_ms" not in value:
+        return
+    case = str(value.get("case"))
+    if st.session_state.get("shown-kept") == case:
+        return
+    st.session_state["shown-kept"] = case
+    try:
+        record_shown(engine, reader, case, float(value["shown_ms"]))
+    except (TimedCaseError, TypeError, ValueError) as error:
+        LOG.warning("the viewer's shown duration of case %s was not kept: %s", case, error)
 
 
 def show_with_marks(
@@ -286,7 +324,9 @@ def reading() -> None:
     images_column, questions_column = st.columns([3, 1], gap="medium")
     keys = option_keys(view)
     with images_column:
-        images(view, keys)
+        shown = images(view, keys)
+    if not shown:
+        return
     with questions_column:
         with st.form(f"case-{view.public_id}"):
             for question in view.questions:

@@ -28,6 +28,7 @@ from study.design import (
     update_question,
     update_study,
 )
+from study.exposure import Exposure
 from study.imaging.errors import VTTError
 from study.imaging.types import Origin, Sequence
 from study.localisation_study import DEFAULT_TOLERANCE_MM, DEFAULT_TOLERANCE_PX
@@ -50,6 +51,8 @@ REVISIT_HELP = (
     "back is not possible."
 )
 # The seed protocol's shape: as many T2W and ADC singles and T2W + DWI pairs.
+# Timed exposure choices: None untimed, else whether the exposure adapts (a staircase).
+EXPOSURES = {"Untimed": None, "Fixed": False, "Staircase (HYPE-time)": True}
 SEED_SHAPE = (SingleBlock(Sequence.T2W, 0), SingleBlock(Sequence.ADC, 0), PairedBlock())
 
 
@@ -134,6 +137,22 @@ def build_form() -> None:
             help="Use the template 'Informed and uninformed phases' (or questions limited to a "
             "phase): real-or-synthetic questions are asked in the second phase only.",
         )
+        timing_col, ms_col, step_col, min_col, max_col = st.columns([2, 1, 1, 1, 1])
+        timing = timing_col.selectbox(
+            "Timed exposure (singles, pairs, 2AFC)",
+            list(EXPOSURES),
+            key="new-exposure",
+            help="Each image shown for a limited time, then masked, before the reader answers "
+            "(HYPE). A staircase per reader shortens the exposure after a right answer and "
+            "lengthens it three steps after a wrong one; where it settles is the reader's "
+            "threshold (HYPE-time). Use the template 'Timed exposure (HYPE)'.",
+        )
+        exposure_ms = ms_col.number_input(
+            "Exposure / start (ms)", 34, 10_000, 500, step=50, key="new-exposure-ms"
+        )
+        step_ms = step_col.number_input("Step (ms)", 1, 5_000, 50, key="new-exposure-step")
+        min_ms = min_col.number_input("Shortest (ms)", 34, 10_000, 100, key="new-exposure-min")
+        max_ms = max_col.number_input("Longest (ms)", 34, 10_000, 1000, key="new-exposure-max")
         margin_col, target_col = st.columns(2)
         margin = margin_col.number_input(
             "Equivalence margin (accuracy within 0.5 ± margin: indistinguishable)",
@@ -180,17 +199,27 @@ def build_form() -> None:
         else {}
     )
     lesion = lesion_share if balance_lesions else None
+    exposure = None
+    if EXPOSURES[timing] is not None:
+        exposure = Exposure(
+            int(exposure_ms), EXPOSURES[timing], int(step_ms), int(min_ms), int(max_ms)
+        )
     blocks = [
-        SingleBlock(sequence, int(n), synthetic_share, lesion)
+        SingleBlock(sequence, int(n), synthetic_share, lesion, exposure)
         for sequence, n in singles.items()
         if n
     ]
     if pairs:
         blocks.append(
-            PairedBlock(cases=int(pairs), synthetic_share=synthetic_share, lesion_share=lesion)
+            PairedBlock(
+                cases=int(pairs),
+                synthetic_share=synthetic_share,
+                lesion_share=lesion,
+                exposure=exposure,
+            )
         )
     if two_afc:
-        blocks.append(TwoAFCBlock(two_afc_sequence, int(two_afc), lesion))
+        blocks.append(TwoAFCBlock(two_afc_sequence, int(two_afc), lesion, exposure))
     if volumes:
         blocks.append(
             VolumeBlock(

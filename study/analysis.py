@@ -3,7 +3,9 @@
 `phase` is 1 or, in a two-phase study's informed phase, 2 (`phase_case` the phase-1 case of
 the same images, which pairs a reader's answers across the phases); `machine` marks the
 answers of machine readers (imported scores, `study.machine_reader`): the
-report leaves them out of the readers' tables unless asked to include them.
+report leaves them out of the readers' tables unless asked to include them. A timed case
+(`study.exposure`) has its block's number in `exposure_block` (None: untimed), `adaptive` when
+its block runs a staircase, and the reader's `exposure_ms` and measured `shown_ms`.
 
 Every statistic, table, plot and export is computed from this frame (see `study.stats`).
 """
@@ -14,9 +16,18 @@ import pandas as pd
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, selectinload
 
+from study.case_truth import real_side
 from study.db import transaction
-from study.imaging.types import Origin
-from study.models import Answer, Case, CaseAsset, CaseKind, Question, Reader, ReaderKind
+from study.models import (
+    Answer,
+    Assignment,
+    Case,
+    CaseAsset,
+    CaseKind,
+    Question,
+    Reader,
+    ReaderKind,
+)
 
 TIDY_COLUMNS = [
     "reader",
@@ -43,15 +54,11 @@ TIDY_COLUMNS = [
     "machine",
     "phase",
     "phase_case",
+    "exposure_block",
+    "adaptive",
+    "exposure_ms",
+    "shown_ms",
 ]
-
-
-def _real_side(case: Case) -> str | None:
-    """For a two-alternative case, the viewport ('left'/'right') that shows the real image."""
-    if case.kind != CaseKind.TWO_AFC:
-        return None
-    sides = [view.viewport for view in case.views if view.asset.origin == Origin.REAL]
-    return sides[0] if len(sides) == 1 else None
 
 
 def tidy_answers(engine: Engine, study_id: int) -> pd.DataFrame:
@@ -63,10 +70,14 @@ def tidy_answers(engine: Engine, study_id: int) -> pd.DataFrame:
 def read_answers(session: Session, study_id: int) -> pd.DataFrame:
     """`tidy_answers` inside the caller's transaction (a report reads the study in one)."""
     answers = session.execute(
-        select(Answer, Reader, Question, Case)
+        select(Answer, Reader, Question, Case, Assignment.exposure_ms, Assignment.shown_ms)
         .join(Reader, Reader.id == Answer.reader_id)
         .join(Question, Question.id == Answer.question_id)
         .join(Case, Case.id == Answer.case_id)
+        .outerjoin(
+            Assignment,
+            (Assignment.reader_id == Answer.reader_id) & (Assignment.case_id == Answer.case_id),
+        )
         .where(Case.study_id == study_id)
         .options(selectinload(Case.views).selectinload(CaseAsset.asset))
         .order_by(Reader.alias, Case.id, Question.position)
@@ -94,13 +105,20 @@ def read_answers(session: Session, study_id: int) -> pd.DataFrame:
             "practice": case.practice,
             "repeat": case.repeat_of_id is not None,
             "repeat_of": case.repeat_of_id,
-            "correct_side": _real_side(case),
+            "correct_side": real_side(case),
             "time_s": answer.time_on_case_s,
             "revisions": answer.revision,
             "saved_at": answer.last_saved_at,
+            "exposure_block": None if case.exposure is None else case.exposure["block"],
+            "adaptive": case.exposure is not None and bool(case.exposure.get("adaptive")),
+            "exposure_ms": exposure_ms,
+            "shown_ms": shown_ms,
         }
-        for answer, reader, question, case in answers
+        for answer, reader, question, case, exposure_ms, shown_ms in answers
     ]
     frame = pd.DataFrame(rows, columns=TIDY_COLUMNS)
     frame["lesion"] = frame["lesion"].astype("Int64")
+    for column in ("exposure_block", "exposure_ms"):
+        frame[column] = frame[column].astype("Int64")
+    frame["shown_ms"] = frame["shown_ms"].astype(float)
     return frame

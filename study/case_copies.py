@@ -19,6 +19,7 @@ def copy_case(original: Case, **fields: Any) -> Case:
         lesion=original.lesion,
         sequence=original.sequence,
         practice=False,
+        exposure=original.exposure,
         **fields,
     )
     case.views = [

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from study.case_copies import copy_case
 from study.db import transaction
+from study.exposure import Exposure, ExposureError, check_exposure
 from study.imaging.errors import VTTError
 from study.imaging.types import Origin
 from study.imaging.types import Sequence as ImageSequence
@@ -56,6 +57,7 @@ from study.simulate import is_simulated
 from study.stats import StatsError
 from study.stats.equivalence import DEFAULT_MARGIN, check_margin
 from study.stats.proportions import ci_halfwidth, sample_size_accuracy
+from study.timed_cases import TIMED_QUESTIONS
 
 
 class DesignError(VTTError):
@@ -99,13 +101,15 @@ class PoolFilter:
 class SingleBlock:
     """`cases` single images of one sequence; shares are exact (e.g. 32 x 0.5 = 16 synthetic).
 
-    lesion_share None draws without regard to lesion status.
+    lesion_share None draws without regard to lesion status. `exposure` (this and the paired
+    and 2AFC blocks) shows each case's images for a limited time, then a mask (study.exposure).
     """
 
     sequence: ImageSequence
     cases: int
     synthetic_share: float = 0.5
     lesion_share: float | None = 0.5
+    exposure: Exposure | None = None
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,7 @@ class PairedBlock:
     cases: int = 0
     synthetic_share: float = 0.5
     lesion_share: float | None = 0.5
+    exposure: Exposure | None = None
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,7 @@ class TwoAFCBlock:
     sequence: ImageSequence
     cases: int
     lesion_share: float | None = 0.5
+    exposure: Exposure | None = None
 
 
 AROUND = ("centre", "lesion")
@@ -160,6 +166,12 @@ class VolumeBlock:
 
 
 Block = SingleBlock | PairedBlock | TwoAFCBlock | VolumeBlock
+_BLOCK_KIND = {
+    SingleBlock: CaseKind.SINGLE,
+    PairedBlock: CaseKind.PAIRED,
+    TwoAFCBlock: CaseKind.TWO_AFC,
+    VolumeBlock: CaseKind.VOLUME,
+}
 _BLOCK_PRIORITY = {VolumeBlock: 0, PairedBlock: 1, TwoAFCBlock: 2, SingleBlock: 3}
 
 
@@ -253,6 +265,8 @@ Unit = tuple[Asset, ...]  # the assets of one case, in viewport order
 class _DrawnCase:
     kind: CaseKind
     viewports: tuple[tuple[str, Asset], ...]
+    # The block's timed exposure (Case.exposure), None when untimed.
+    exposure: dict[str, Any] | None = None
 
 
 def _exact(count: int, share: float, what: str) -> int:
@@ -531,7 +545,7 @@ def _draw_practice(rng: random.Random, pool: _Pool, plan: StudyPlan) -> list[_Dr
     drawn: list[_DrawnCase] = []
     cells = _practice_cells(rng)
     for i in range(plan.practice_cases):
-        block = plan.blocks[i % len(plan.blocks)]
+        block, _ = _mirrored(plan, i)
         if isinstance(block, TwoAFCBlock):
             reals = [u for u in pool.singles(block.sequence) if u[0].origin == Origin.REAL]
             fakes = [u for u in pool.singles(block.sequence) if u[0].origin == Origin.SYNTHETIC]
@@ -587,6 +601,7 @@ def _new_case(study_id: int, drawn: _DrawnCase, *, practice: bool) -> Case:
         lesion=_case_lesion(assets),
         sequence="+".join(sequences),
         practice=practice,
+        exposure=drawn.exposure,
     )
     slices: dict[str, int] = defaultdict(int)
     views = []
@@ -595,6 +610,55 @@ def _new_case(study_id: int, drawn: _DrawnCase, *, practice: bool) -> Case:
         slices[name] += 1
     case.views = views
     return case
+
+
+def _mirrored(plan: StudyPlan, practice: int) -> tuple[Block, int]:
+    """The block practice case number `practice` mirrors, with its number in the plan."""
+    index = practice % len(plan.blocks)
+    return plan.blocks[index], index
+
+
+def _exposure_setting(block: Block, index: int) -> dict[str, Any] | None:
+    """What the cases of the plan's block number `index` store as their exposure."""
+    exposure = getattr(block, "exposure", None)
+    return None if exposure is None else exposure.as_setting(index)
+
+
+def _check_timed(plan: StudyPlan) -> None:
+    """Timed blocks need what a timed case relies on: a required real/synthetic question (which
+    is real, for 2AFC) to answer after the mask, no lesion marks (the images are gone), no going
+    back and no second phase (either would show the images again)."""
+    timed = [block for block in plan.blocks if getattr(block, "exposure", None) is not None]
+    if not timed:
+        return
+    if plan.allow_revisit:
+        raise DesignError(
+            "readers cannot go back in a study with timed exposure: a timed case's images are "
+            "shown once"
+        )
+    if plan.informed_phase:
+        raise DesignError(
+            "timed exposure and a second, informed phase cannot be combined: the second phase "
+            "would show the timed images again"
+        )
+    for block in timed:
+        try:
+            check_exposure(block.exposure)
+        except ExposureError as error:
+            raise DesignError(str(error)) from None
+        kind = _BLOCK_KIND[type(block)]
+        asked = [spec for spec in plan.questions if kind.value in spec.applies_to]
+        if not any(spec.kind == TIMED_QUESTIONS[kind] and spec.required for spec in asked):
+            raise DesignError(
+                f"a timed block of {kind.value} cases needs a required "
+                f"'{TIMED_QUESTIONS[kind].value}' question: it is what the reader answers after "
+                f"the mask"
+            )
+        if any(spec.kind == QuestionKind.LESION_MARKS for spec in asked):
+            raise DesignError(
+                f"lesion marks cannot be asked on timed {kind.value} cases: the images are "
+                f"masked before the reader could mark them"
+            )
 
 
 def _check_phases(study: Study, questions: Sequence[QuestionInfo]) -> None:
@@ -667,6 +731,7 @@ def create_study(engine: Engine, plan: StudyPlan) -> int:
         raise DesignError("practice and repeated cases cannot be negative")
     check_analysis_settings(plan.equivalence_margin, plan.target_halfwidth)
     check_phases(plan.informed_phase, plan.questions)
+    _check_timed(plan)
     try:
         tolerances(plan.settings)
     except LocalisationError as error:
@@ -678,14 +743,21 @@ def create_study(engine: Engine, plan: StudyPlan) -> int:
         pool = _Pool([a for a in session.scalars(select(Asset)) if plan.pool.admits(a)])
         shortages: list[str] = []
         # Pairs first, then 2AFC, then singles: singles could otherwise break up the pairs.
-        order = sorted(plan.blocks, key=lambda b: _BLOCK_PRIORITY[type(b)])
-        drawn = [case for block in order for case in _draw_block(rng, pool, block, shortages)]
+        order = sorted(enumerate(plan.blocks), key=lambda item: _BLOCK_PRIORITY[type(item[1])])
+        drawn = [
+            replace(case, exposure=_exposure_setting(block, index))
+            for index, block in order
+            for case in _draw_block(rng, pool, block, shortages)
+        ]
         if shortages:
             raise BalanceError(
                 "the asset pool cannot give the exact balance asked for:\n"
                 + "\n".join(f"- {line}" for line in shortages)
             )
-        practice = _draw_practice(rng, pool, plan)
+        practice = [
+            replace(case, exposure=_exposure_setting(*_mirrored(plan, i)))
+            for i, case in enumerate(_draw_practice(rng, pool, plan))
+        ]
         main_count = len(drawn)
         if plan.repeated_cases > main_count:
             raise DesignError(

@@ -75,6 +75,8 @@ ANSWER_HEADERS: dict[str, str] = {
     "repeat": "Repeated case",
     "repeat_of": "Repeat of case",
     "time_s": "Time on case (s)",
+    "exposure_ms": "Exposure (ms)",
+    "shown_ms": "Shown (ms)",
     "revisions": "Revisions",
     "saved_at": "Last saved (UTC)",
 }
@@ -97,6 +99,8 @@ _WORDS: dict[str, str] = {
     "wilson": "Wilson",
     "fleiss": "Fleiss",
     "or": "OR",
+    "hype": "HYPE",
+    "abs": "absolute",
 }
 _SHEET_NAME_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
 

@@ -257,6 +257,10 @@ class Case(Base):
     # images of its phase-1 case `first_phase_id`.
     phase: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     first_phase_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    # Timed exposure (study.exposure): how long the images are shown before a mask replaces
+    # them, as the block asked ({"ms", "adaptive", "step_ms", "min_ms", "max_ms", "block"});
+    # NULL: shown until the reader answers.
+    exposure: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
 
     study: Mapped[Study] = relationship(back_populates="cases")
     views: Mapped[list[CaseAsset]] = relationship(
@@ -327,12 +331,19 @@ class Assignment(Base):
     # When the reader was shown this case's truth (practice, per-case or end feedback): from
     # then on their answers to it are final.
     truth_shown_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # A timed case: the exposure this reader was given (fixed, or their staircase's next step),
+    # set when the case is first served, and the duration the browser measured the images as
+    # shown (from the first painted frame to the frame that painted the mask).
+    exposure_ms: Mapped[int | None] = mapped_column(Integer)
+    shown_ms: Mapped[float | None] = mapped_column(Float)
 
     case: Mapped[Case] = relationship()
 
     __table_args__ = (
         UniqueConstraint("reader_id", "case_id"),
         UniqueConstraint("reader_id", "position"),
+        CheckConstraint("exposure_ms > 0", name="exposure_positive"),
+        CheckConstraint("shown_ms >= 0", name="shown_nonnegative"),
     )
 
 

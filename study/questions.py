@@ -196,6 +196,15 @@ TEMPLATES: dict[str, tuple[QuestionSpec, ...]] = {
             applies_to=(CaseKind.VOLUME.value,),
         ),
     ),
+    # HYPE (study.exposure): the image is shown briefly, then masked; one call per case.
+    "Timed exposure (HYPE)": (
+        QuestionSpec(
+            QuestionKind.REAL_OR_SYNTHETIC,
+            "Was the image real or synthetic?",
+            ("Real", "Synthetic"),
+            applies_to=(CaseKind.SINGLE.value, CaseKind.PAIRED.value),
+        ),
+    ),
     "2AFC": (
         QuestionSpec(
             QuestionKind.WHICH_IS_REAL,

@@ -23,9 +23,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, contains_eager, joinedload
 from sqlalchemy.sql.base import ExecutableOption
 
+from study.case_truth import real_side
 from study.db import transaction
 from study.imaging.errors import VTTError
-from study.imaging.types import Origin
 from study.marks import MarkError, ViewportShape, check_marks, dump_marks, load_marks
 from study.models import (
     Answer,
@@ -45,6 +45,7 @@ from study.models import (
 )
 from study.phases import is_phased
 from study.questions import answer_values, expected_value, option_label
+from study.timed_cases import serve_exposure
 
 FREE_TEXT_LIMIT = 4000
 
@@ -162,6 +163,10 @@ class CaseView:
     final: bool = False
     # The case before it in the reader's order may still be changed ("Back" leads there).
     can_go_back: bool = False
+    # A timed case (study.timed_cases): how long its images are shown, and whether they were
+    # shown already (then only the mask is).
+    exposure_ms: int | None = None
+    shown: bool = False
 
 
 @dataclass(frozen=True)
@@ -393,6 +398,8 @@ def _case_view(session: Session, reader: Reader, assignment: Assignment) -> Case
         completed=assignment.completed_at is not None,
         final=assignment.truth_shown_at is not None,
         can_go_back=can_go_back,
+        exposure_ms=assignment.exposure_ms,
+        shown=assignment.shown_ms is not None,
     )
 
 
@@ -411,6 +418,7 @@ def next_case(engine: Engine, reader_id: int) -> CaseView | None:
         if assignment is None:
             return None
         _check_informed(reader, assignment.case)
+        serve_exposure(session, assignment, reader.study.questions)
         return _case_view(session, reader, assignment)
 
 
@@ -659,18 +667,11 @@ class ReaderScore:
     cases: tuple[CaseResult, ...]
 
 
-def _real_viewport(case: Case) -> str | None:
-    if case.kind != CaseKind.TWO_AFC:
-        return None
-    real = [view.viewport for view in case.views if view.asset.origin == Origin.REAL]
-    return real[0] if len(real) == 1 else None
-
-
 def _feedback(
     case: Case, questions: Sequence[Question], given: Mapping[int, str]
 ) -> list[tuple[Question, AnswerFeedback]]:
     kind = CaseKind(case.kind)
-    real_viewport = _real_viewport(case)
+    real_viewport = real_side(case)
     lines = []
     for question in questions:
         if not _applies(question, kind, case.phase) or question.id not in given:

@@ -129,8 +129,17 @@ def viewer_viewports(
 def viewer_case(
     case: CaseView, *, size: int | None = None, store: AssetStore | None = None
 ) -> ViewerCase:
-    """The viewer's data for a case the reader is shown: one side for every viewport."""
+    """The viewer's data for a case the reader is shown: one side for every viewport. A timed
+    case whose images were shown already gets zeros of the same length: only its mask is shown
+    again."""
     side = settings.render_size() if size is None else size
+    if case.shown:
+        counts = [len(_viewport_slices(viewport)) for viewport in case.viewports]
+        blank = tuple(
+            ViewportPixels(viewport.label, count, bytes(2 * count * side * side))
+            for viewport, count in zip(case.viewports, counts, strict=True)
+        )
+        return ViewerCase(case.public_id, side, blank)
     return ViewerCase(
         case.public_id, side, viewer_viewports(case.viewports, size=side, store=store)
     )

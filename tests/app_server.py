@@ -13,10 +13,15 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
+
+from study.design import StudyPlan, create_study, open_study
+from study.readers import add_reader
 
 ROOT = Path(__file__).resolve().parent.parent
 STREAMLIT = Path(sys.executable).parent / "streamlit"
@@ -104,3 +109,21 @@ class AppServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=10)
+
+
+@contextmanager
+def served_study(
+    engine: Engine, plan: StudyPlan, alias: str, data_dir: Path, log: Path
+) -> Iterator[tuple[int, str, str]]:
+    """The plan built and opened with one reader (the engine disposed of after), and the app
+    serving `data_dir`: (the study's id, the reader's code, the app's URL)."""
+    study_id = create_study(engine, plan)
+    open_study(engine, study_id)
+    code = add_reader(engine, study_id, alias).code
+    engine.dispose()
+    server = AppServer({"VTT_DATA_DIR": str(data_dir)}, log)
+    server.start()
+    try:
+        yield study_id, code, server.url
+    finally:
+        server.stop()

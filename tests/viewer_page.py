@@ -12,3 +12,9 @@ def viewer_frame(page):
             return frames[0]
         page.wait_for_timeout(50)
     raise AssertionError("the viewer never painted")
+
+
+def settle(page) -> None:
+    """Wait until the script run (or fragment run) is over and no element is stale."""
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]')
+    page.wait_for_function("!document.querySelector('[data-stale=\"true\"]')")

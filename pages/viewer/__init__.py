@@ -3,8 +3,9 @@ app itself from this folder; no build step, nothing fetched from elsewhere.
 
 The browser gets only pixel samples (`study.viewer_payload`: one bytes argument per viewport,
 each of the same length for every 2D viewport), the viewports' captions, their number of slices,
-the case's opaque public id, the page's answer keys and button labels, and (for a lesion-marks
-question) the rating scale and the reader's marks in fractions of the displayed square.
+the case's opaque public id, the page's answer keys and button labels, (for a lesion-marks
+question) the rating scale and the reader's marks in fractions of the displayed square, and
+(for a timed case) its exposure in milliseconds.
 Window/level, zoom, pan and slice scrolling run in the browser (frontend/viewer.js).
 
 Under `streamlit.testing`'s AppTest no component runs (it has no browser): `available()` is
@@ -43,6 +44,7 @@ def show_case(
     keys: Sequence[Sequence[str]],
     actions: Mapping[str, str],
     marks: Mapping[str, Any] | None = None,
+    exposure: Mapping[str, Any] | None = None,
 ) -> Any:
     """The case's viewports in the viewer, with the page's keyboard; the component's value.
 
@@ -50,10 +52,15 @@ def show_case(
     order; `actions`: the label of the button a key presses ("Enter", "B"). `marks`, for a case
     that asks for lesion marks: {"scale": k, "marks": [{viewport (index), slice, u, v,
     rating}]} (u, v: fractions of the displayed square); the value is then the reader's marks
-    as {"case": the case's key, "marks": [...]} once they change (None before).
+    as {"case": the case's key, "marks": [...]} once they change (None before). `exposure`,
+    for a timed case: {"ms": its exposure, "shown": whether it was shown already}; the value
+    is then {"case": .., "shown_ms": the duration the images were on the screen} once the
+    mask replaced them.
     """
     pixels = {f"pixels_{i}": viewport.samples for i, viewport in enumerate(case.viewports)}
     extra = {"marks": dict(marks)} if marks is not None else {}
+    if exposure is not None:
+        extra["exposure"] = dict(exposure)
     return _component(
         mode="viewer",
         case=case.key,

@@ -9,6 +9,7 @@ from typing import Literal
 import pandas as pd
 
 from study.design import analysis_settings
+from study.hype_results import HypeResults, block_exposures, hype_tables
 from study.localisation_results import LocalisationResults
 from study.machine_results import MachineSummary, machine_summaries, machine_table
 from study.report.data import StudyData
@@ -67,6 +68,9 @@ class StudyReport:
     machines: tuple[MachineSummary, ...] = ()
     # The scored lesion marks (`study.localisation_results`); None without a marks question.
     localisation: LocalisationResults | None = None
+    # Timed exposure and error rates (`study.hype_results`); None without a timed case or a
+    # real/synthetic answer.
+    hype: HypeResults | None = None
 
     @property
     def title(self) -> str:
@@ -86,8 +90,8 @@ class StudyReport:
 
 def study_report(data: StudyData, filters: Filters | None = None) -> StudyReport:
     """The report of the answers of `data` that `filters` keeps (all of them without), every
-    table computed once, the Likert bootstrap seeded with the study's seed, equivalence judged
-    with the study's margin and ordinal questions on their whole scales."""
+    table computed once, the Likert and HYPE bootstraps seeded with the study's seed,
+    equivalence judged with the study's margin and ordinal questions on their whole scales."""
     filters = filters or Filters()
     answers = apply_filters(data.answers, filters)
     tables = build_report(
@@ -106,13 +110,16 @@ def study_report(data: StudyData, filters: Filters | None = None) -> StudyReport
         notices=study_notices(data),
         machines=machine_summaries(people, data.machine_scores),
         localisation=data.localisation,
+        hype=hype_tables(answers, block_exposures(data.context.settings), seed=data.context.seed),
     )
 
 
 def export_tables(report: StudyReport) -> dict[str, pd.DataFrame]:
     """Every table of the report by export name (empty ones left out), in reading order: the
-    answers' tables, then lesion localisation and machine readers."""
+    answers' tables, then timed exposure (HYPE), lesion localisation and machine readers."""
     tables = report_tables(report.tables)
+    if report.hype is not None:
+        tables.update(report.hype.export_tables())
     if report.localisation is not None:
         marks = report.localisation.tables
         extra = {

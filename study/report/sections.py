@@ -27,6 +27,7 @@ from study.report.blocks import (
     Paragraph,
     table,
 )
+from study.report.hype import hype_blocks, hype_methods
 from study.report.localisation import localisation_blocks
 from study.report.machine import machine_blocks
 from study.report.model import StudyReport
@@ -276,6 +277,7 @@ def _methods(report: StudyReport) -> tuple[Block, ...]:
     return (
         Caption("A starting point for a paper's methods section; adapt it."),
         *(Paragraph(text) for text in methods_text(report.context, report.tables)),
+        *hype_methods(report.hype),
     )
 
 
@@ -306,6 +308,12 @@ SECTIONS: tuple[Section, ...] = (
         _equivalence,
         "No real/synthetic or 2AFC question was answered.",
         note="equivalence",
+    ),
+    Section(
+        "hype",
+        "Timed exposure (HYPE)",
+        lambda report: hype_blocks(report.hype),
+        "No timed case and no real/synthetic or 2AFC question was answered.",
     ),
     Section("subgroups", "Subgroups", _subgroups, "No readings.", note="per_reader"),
     Section("roc", "ROC and MRMC", _roc, "No confidence ratings.", note="roc"),

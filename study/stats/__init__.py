@@ -16,6 +16,8 @@ One concept per module:
 - `crossing`: the fully crossed block of readers and cases of an incomplete design.
 - `equivalence`: TOST of accuracy against 0.5 +- a margin, per reader and for their mean.
 - `calibration`: Brier score, expected calibration error and reliability of confidence.
+- `hype`: HYPE (Zhou et al. 2019): perceptual thresholds from adaptive staircases, HYPE-time,
+  error rates untimed (HYPE-infinity) and at fixed exposures, with seeded bootstrap intervals.
 - `froc`, `froc_foms`, `froc_analysis`: FROC marks and truth, RJafroc's FROC figures of merit
   (wAFROC, AFROC, HrAuc, ...) with their jackknife values, and their OR analysis.
 - `sizing`, `sizing_pilot`: readers and cases for a target power from a pilot's OR variance

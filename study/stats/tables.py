@@ -129,14 +129,15 @@ def answer_text(column: pd.Series) -> pd.Series:
     return column.astype("string").str.strip().str.lower().replace("", pd.NA)
 
 
-def binary_calls(tidy: pd.DataFrame) -> pd.DataFrame:
+def binary_calls(tidy: pd.DataFrame, *, keep_repeats: bool = False) -> pd.DataFrame:
     """Answered binary questions with boolean columns `truth`, `called` and `correct`.
 
     Rows whose truth is undefined (mixed-origin cases for real_or_synthetic, unknown lesion for
     lesion_present, no correct side for which_is_real) are left out; an answer outside the
-    question's two options raises a `StatsError` naming it.
+    question's two options raises a `StatsError` naming it. Repeated presentations are left
+    out unless `keep_repeats` (a timed staircase moves on them too).
     """
-    rows = analysis_rows(tidy)
+    rows = analysis_rows(tidy, keep_repeats=keep_repeats)
     rows = rows[rows["question_kind"].isin(BINARY_KINDS)]
     answer = answer_text(rows["value"])
     answered = answer.notna().to_numpy()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from app_server import AppServer
+from viewer_page import viewer_frame
 
 from study.demo import DEMO_CODE
 
@@ -53,6 +54,9 @@ def test_a_visitor_reads_the_demo_with_the_keyboard(demo_url, browser):
             page.wait_for_timeout(300)
             continue
         case = page.get_by_text(PROGRESS).first.inner_text()
+        # The keyboard is the viewer's: a key pressed before it has started is lost (as for a
+        # reader who answers before the image is there).
+        viewer_frame(page)
         keys = page.evaluate(FIRST_KEYS)
         if not keys:
             page.wait_for_timeout(200)  # the case's form is still being drawn

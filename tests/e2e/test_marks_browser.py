@@ -8,20 +8,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from app_server import AppServer
+from app_server import served_study
 from PIL import Image
 from sqlalchemy import select
-from viewer_page import viewer_frame
+from viewer_page import settle, viewer_frame
 
 from study.db import open_database, transaction
-from study.design import SingleBlock, StudyPlan, create_study, open_study
+from study.design import SingleBlock, StudyPlan
 from study.imaging.types import Sequence
 from study.importer import import_manifest
 from study.localisation_study import localisation_tables
 from study.marks import ViewportShape, load_marks, to_display
 from study.models import Answer, Assignment, Case
 from study.questions import TEMPLATES
-from study.readers import add_reader
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -57,20 +56,9 @@ def marks_study(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         (SingleBlock(Sequence.T2W, 4, synthetic_share=0.0),),
         settings={"localisation_tolerance_px": 1.0},
     )
-    study_id = create_study(engine, plan)
-    open_study(engine, study_id)
-    code = add_reader(engine, study_id, "marker").code
-    engine.dispose()
-    server = AppServer({"VTT_DATA_DIR": str(data_dir)}, tmp_path / "streamlit.log")
-    server.start()
-    try:
-        yield study_id, code, server.url
-    finally:
-        server.stop()
-
-
-def settle(page) -> None:
-    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]')
+    log = tmp_path / "streamlit.log"
+    with served_study(engine, plan, "marker", data_dir, log) as (study_id, code, url):
+        yield study_id, code, url
 
 
 def test_a_reader_marks_lesions_with_mouse_and_keyboard(marks_study, browser):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from viewer_page import settle
 
 from study.db import open_database, transaction
 from study.models import Answer, Asset, Assignment, Case, Question
@@ -28,12 +29,6 @@ def png_chunk_types(data: bytes) -> set[bytes]:
         types.add(data[offset + 4 : offset + 8])
         offset += 12 + length
     return types
-
-
-def settle(page) -> None:
-    """Wait until the script run (or fragment run) is over and no element is stale."""
-    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]')
-    page.wait_for_function("!document.querySelector('[data-stale=\"true\"]')")
 
 
 def test_reader_completes_the_study_blind(seeded_study, app_url, browser):

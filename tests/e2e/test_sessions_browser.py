@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import select
+from viewer_page import settle
 
 from study.db import open_database, transaction
 from study.models import Reader
@@ -25,11 +26,6 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ADMIN_PASSWORD = "app-server-test-password"  # tests/app_server.py sets it
-
-
-def settle(page) -> None:
-    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]')
-    page.wait_for_function("!document.querySelector('[data-stale=\"true\"]')")
 
 
 class Traffic:

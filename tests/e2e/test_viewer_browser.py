@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from app_server import AppServer
 from sqlalchemy import select, update
-from viewer_page import viewer_frame
+from viewer_page import settle, viewer_frame
 
 from study.db import open_database, transaction
 from study.models import Answer, Asset, Assignment, Case, Question, Study
@@ -66,11 +66,6 @@ PAINTED = """() => ({painted: new Promise((resolve) => {
         resolve(true);
     }), {once: true});
 })})"""
-
-
-def settle(page) -> None:
-    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]')
-    page.wait_for_function("!document.querySelector('[data-stale=\"true\"]')")
 
 
 def window_gray(value: float, center: float, width: float) -> int:

@@ -6,17 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from app_server import AppServer
+from app_server import served_study
 from sqlalchemy import func, select
 from viewer_page import viewer_frame
 
 from study.db import open_database, transaction
-from study.design import StudyPlan, VolumeBlock, create_study, open_study
+from study.design import StudyPlan, VolumeBlock
 from study.imaging.types import Sequence
 from study.importer import import_manifest
 from study.models import Answer
 from study.questions import TEMPLATES
-from study.readers import add_reader
 from synth.phantom import write_phantom
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -46,16 +45,9 @@ def volume_study(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
             ),
         ),
     )
-    study_id = create_study(engine, plan)
-    open_study(engine, study_id)
-    code = add_reader(engine, study_id, "volume reader").code
-    engine.dispose()
-    server = AppServer({"VTT_DATA_DIR": str(data_dir)}, tmp_path / "streamlit.log")
-    server.start()
-    try:
-        yield code, server.url
-    finally:
-        server.stop()
+    log = tmp_path / "streamlit.log"
+    with served_study(engine, plan, "volume reader", data_dir, log) as (_, code, url):
+        yield code, url
 
 
 def test_a_reader_scrolls_and_answers_a_volume_study(volume_study, browser):

@@ -245,3 +245,34 @@ def test_lesion_and_pirads_ranges_are_checked(engine, column, value):
 def test_orm_refuses_unknown_enum_strings(engine):
     with pytest.raises((StatementError, LookupError)), transaction(engine) as session:
         session.add(make_asset(origin="imaginary"))
+
+
+def test_revision_0010_adds_timed_exposure_and_keeps_every_answer(engine):
+    """The exposure columns come and go with revision 0010; answers and cases stay."""
+    reader_id, case_id, question_id = make_study_with_answerable(engine)
+    with transaction(engine) as session:
+        session.add(
+            Answer(reader_id=reader_id, case_id=case_id, question_id=question_id, value="real")
+        )
+    config = alembic_config(engine)
+    command.downgrade(config, "0009")
+    assert "exposure" not in {c["name"] for c in inspect(engine).get_columns("cases")}
+    command.upgrade(config, "head")
+    assert {"exposure_ms", "shown_ms"} <= {
+        c["name"] for c in inspect(engine).get_columns("assignments")
+    }
+    with transaction(engine) as session:
+        assert session.scalar(select(Answer.value).where(Answer.case_id == case_id)) == "real"
+        case = session.get(Case, case_id)
+        assert case.exposure is None
+        case.exposure = {"ms": 500, "adaptive": False, "block": 0}
+    with transaction(engine) as session:
+        assert session.get(Case, case_id).exposure["ms"] == 500
+    insert = text(
+        "INSERT INTO assignments (reader_id, case_id, position, exposure_ms) "
+        "VALUES (:r, :c, 0, :ms)"
+    )
+    with pytest.raises(IntegrityError), transaction(engine) as session:
+        session.execute(insert, {"r": reader_id, "c": case_id, "ms": 0})
+    with transaction(engine) as session:
+        session.execute(insert, {"r": reader_id, "c": case_id, "ms": 500})

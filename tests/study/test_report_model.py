@@ -105,6 +105,7 @@ def test_sections_are_declared_once_in_the_results_pages_order() -> None:
     assert [s.title for s in SECTIONS] == [
         "Accuracy",
         "Indistinguishable?",
+        "Timed exposure (HYPE)",
         "Subgroups",
         "ROC and MRMC",
         "Calibration",

@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from study.db import transaction
 from study.design import SingleBlock, StudyPlan, create_study, open_study
+from study.exposure import Exposure
 from study.imaging.types import Sequence
 from study.models import Answer, Case, Feedback, Reader, ReaderKind, Study
 from study.questions import TEMPLATES
@@ -323,3 +324,24 @@ def test_the_second_part_starts_once_the_reader_is_told(app_engine, data_dir):
     assert "real_or_synthetic" in asked
     assert app.radio(key=f"answer-{view.public_id}-{view.questions[1].id}") is not None
     assert "Case 5 of 8" in progress_text(app)
+
+
+def test_a_timed_case_is_not_shown_without_the_viewer(app_engine, data_dir):
+    """AppTest has no browser, so no viewer: a timed case says why it cannot be shown and
+    offers no answers (the simple viewer cannot honour an exposure)."""
+    add_assets(app_engine, grid([Sequence.T2W], 2), store=AssetStore(data_dir / "assets"))
+    plan = StudyPlan(
+        "Timed",
+        TEMPLATES["Timed exposure (HYPE)"],
+        (SingleBlock(Sequence.T2W, 4, exposure=Exposure(ms=300)),),
+    )
+    study_id = create_study(app_engine, plan)
+    open_study(app_engine, study_id)
+    code = add_reader(app_engine, study_id, "reader").code
+    mark_instructions_seen(app_engine, reader_of(app_engine, code))
+    app = start(code)
+    assert "Case 1 of 4" in progress_text(app)
+    (warning,) = app.warning
+    assert "shows each image for a limited time, which needs the image viewer" in warning.value
+    assert not [b for b in app.button if b.label == "Submit and next"]
+    assert not app.radio

@@ -144,3 +144,37 @@ def test_a_finished_study_sizes_the_next_one(app_engine, admin_password):
     assert not app.exception and not app.error, [e.value for e in app.error]
     assert any("mean AUC of 0.700" in m.value for m in app.markdown)
     assert app.get("plotly_chart")
+
+
+def test_the_builder_times_the_exposure_with_a_staircase(app_engine, admin_password):
+    add_assets(app_engine, grid([Sequence.T2W, Sequence.ADC], 3))
+    app = coordinator(admin_password, "pages/studies.py")
+    app.text_input(key="new-name").input("Timed")
+    app.selectbox(key="new-template").set_value("Timed exposure (HYPE)")
+    for key, value in {"new-T2W": 8, "new-ADC": 0, "new-pairs": 0}.items():
+        app.number_input(key=key).set_value(value)
+    app.selectbox(key="new-exposure").set_value("Staircase (HYPE-time)")
+    app.number_input(key="new-exposure-ms").set_value(400)
+    app.number_input(key="new-exposure-step").set_value(25)
+    button(app, "Build study").click().run()
+    assert not app.error, [e.value for e in app.error]
+    with transaction(app_engine) as session:
+        study = session.scalar(select(Study).where(Study.name == "Timed"))
+        exposures = {tuple(sorted(case.exposure.items())) for case in study.cases}
+    assert exposures == {
+        (
+            ("adaptive", True),
+            ("block", 0),
+            ("max_ms", 1000),
+            ("min_ms", 100),
+            ("ms", 400),
+            ("step_ms", 25),
+        )
+    }
+    # A timed study with going back is refused, and nothing is built.
+    app.text_input(key="new-name").input("Timed with going back")
+    app.checkbox(key="new-revisit").check()
+    button(app, "Build study").click().run()
+    assert "cannot go back in a study with timed exposure" in app.error[0].value
+    with transaction(app_engine) as session:
+        assert session.scalar(select(Study).where(Study.name == "Timed with going back")) is None

@@ -18,6 +18,13 @@
 // across, v down) and the viewport's index and slice; every change is sent to the page as the
 // component's value ({case, marks}), which maps them to the image's own pixels.
 //
+// Timed exposure (args.exposure = {ms, shown}, study.exposure): the case's images appear in
+// one animation frame and a mask replaces them in the first frame at least `ms` (less half a
+// frame) after it; nothing can be adjusted meanwhile, Enter waits for the mask, and the
+// duration shown (from frame to frame, rAF timestamps) goes to the page as the component's
+// value ({case, shown_ms}). A case shown already (`shown`) arrives without its samples and
+// shows the mask only.
+//
 // The same script gives the reading page its keyboard: answer keys on the choices, Enter for
 // the page's main button, B for "Back" (args.keys and args.actions), read on the page itself
 // (the iframe has the page's origin), and only while this component is on the page.
@@ -77,6 +84,16 @@
   const stats = { paints: 0, cases: 0 };
   // Lesion marks of this case: null when the case asks for none.
   let marking = null;
+  // Timed exposure of this case: null when untimed; phase "waiting", "showing" or "masked".
+  let timing = null;
+  // The mask's gray levels per block of MASK_BLOCK x MASK_BLOCK samples: noise that owes
+  // nothing to the image.
+  const MASK_BLOCK = 4;
+  // A timed image waits for this many frames in a row shorter than STEADY_FRAME_MS (at most
+  // SETTLE_LIMIT_MS).
+  const STEADY_FRAMES = 3;
+  const STEADY_FRAME_MS = 25;
+  const SETTLE_LIMIT_MS = 2000;
   // A press that moves less than this (CSS px) and ends within CLICK_MS is a click.
   const CLICK_PX = 4;
   const CLICK_MS = 600;
@@ -252,10 +269,33 @@
     return Math.round((view.slice * (viewport.slices - 1)) / (maxSlices - 1));
   }
 
+  function paintMask(viewport) {
+    const pixels = viewport.pixels;
+    const blocks = Math.ceil(side / MASK_BLOCK);
+    const levels = new Uint8Array(blocks * blocks);
+    window.crypto.getRandomValues(levels);
+    for (let row = 0; row < side; row++) {
+      for (let col = 0; col < side; col++) {
+        const level = levels[Math.floor(row / MASK_BLOCK) * blocks + Math.floor(col / MASK_BLOCK)];
+        pixels[row * side + col] = 0xff000000 | (level << 16) | (level << 8) | level;
+      }
+    }
+    viewport.bufferContext.putImageData(viewport.image, 0, 0);
+  }
+
   function paintViewport(viewport) {
     const slice = sliceOf(viewport);
-    const key = `${lutWindow}|${slice}`;
-    if (viewport.drawn !== key) {
+    const phase = timing === null ? "" : timing.phase;
+    const key = `${lutWindow}|${slice}|${phase}`;
+    if (phase === "waiting") {
+      viewport.context.fillStyle = "#000";
+      viewport.context.fillRect(0, 0, viewport.canvas.width, viewport.canvas.height);
+      return;
+    }
+    if (phase === "masked" && viewport.drawn !== key) {
+      paintMask(viewport);
+      viewport.drawn = key;
+    } else if (viewport.drawn !== key) {
       const count = side * side;
       const source = viewport.samples.subarray(slice * count, (slice + 1) * count);
       const pixels = viewport.pixels;
@@ -445,6 +485,40 @@
     window.dispatchEvent(new Event("vtt:painted"));
   }
 
+  // One animation frame of a timed case: the images in the first frame after the page has
+  // settled (STEADY_FRAMES frames in a row at the display's pace: a page still busy drawing the
+  // new case would hold the first frames back), the mask in the first frame at least the
+  // exposure (less half of the last frame's length) after it.
+  function exposeFrame(timestamp) {
+    if (timing === null || timing.phase === "masked") return;
+    if (timing.phase === "waiting") {
+      const steady = timing.last !== null && timestamp - timing.last < STEADY_FRAME_MS;
+      timing.steady = steady ? timing.steady + 1 : 0;
+      timing.waited = timing.waited ?? timestamp;
+      timing.last = timestamp;
+      if (timing.steady < STEADY_FRAMES && timestamp - timing.waited < SETTLE_LIMIT_MS) {
+        window.requestAnimationFrame(exposeFrame);
+        return;
+      }
+      Object.assign(timing, { phase: "showing", start: timestamp, last: timestamp });
+      paint();
+      window.requestAnimationFrame(exposeFrame);
+      return;
+    }
+    const frame = timestamp - timing.last;
+    timing.last = timestamp;
+    if (timestamp - timing.start < timing.ms - frame / 2) {
+      window.requestAnimationFrame(exposeFrame);
+      return;
+    }
+    Object.assign(timing, { phase: "masked", shownMs: timestamp - timing.start });
+    paint();
+    send("streamlit:setComponentValue", {
+      value: { case: caseKey, shown_ms: timing.shownMs },
+      dataType: "json",
+    });
+  }
+
   function schedule() {
     if (!frameRequested) {
       frameRequested = true;
@@ -507,9 +581,10 @@
     canvas.addEventListener("contextmenu", (event) => event.preventDefault());
     // With lesion marks a click marks; the Reset button resets.
     canvas.addEventListener("dblclick", () => {
-      if (marking === null) reset();
+      if (marking === null && timing === null) reset();
     });
     canvas.addEventListener("pointerdown", (event) => {
+      if (timing !== null) return; // a timed image is shown as it comes
       canvas.setPointerCapture(event.pointerId);
       pointers.set(event.pointerId, { x: event.clientX, y: event.clientY });
       if (pointers.size === 2) {
@@ -603,6 +678,7 @@
     canvas.addEventListener(
       "wheel",
       (event) => {
+        if (timing !== null) return;
         const pixels = event.deltaY * (event.deltaMode === 1 ? 40 : event.deltaMode === 2 ? 800 : 1);
         if (event.ctrlKey || event.metaKey) {
           event.preventDefault();
@@ -765,13 +841,14 @@
     if (doc === null) return;
     const key = event.key;
     let handled = false;
-    if (mode === "viewer" && maxSlices > 1) {
+    const adjustable = mode === "viewer" && timing === null;
+    if (adjustable && maxSlices > 1) {
       const steps = { ArrowUp: -1, ArrowLeft: -1, ArrowDown: 1, ArrowRight: 1, PageUp: -5, PageDown: 5 };
       if (key in steps) handled = stepSlice(steps[key]);
       else if (key === "Home") handled = stepSlice(-maxSlices);
       else if (key === "End") handled = stepSlice(maxSlices);
     }
-    if (!handled && mode === "viewer" && (key === "i" || key === "I")) {
+    if (!handled && adjustable && (key === "i" || key === "I")) {
       toggleInvert();
       handled = true;
     }
@@ -779,7 +856,9 @@
     if (!handled && key === "Enter" && actions.Enter) {
       // A focused button gets Enter from the browser itself.
       if (event.target && event.target.tagName === "BUTTON") return;
-      if (!event.repeat) press(actions.Enter);
+      // Not while a timed image is on the screen: the answer comes after the mask.
+      const exposing = mode === "viewer" && timing !== null && timing.phase !== "masked";
+      if (!event.repeat && !exposing) press(actions.Enter);
       handled = true;
     }
     if (!handled && (key === "b" || key === "B") && actions.B) {
@@ -843,6 +922,16 @@
     const newCase = mode === "viewer" && args.case !== caseKey;
     if (newCase) loadCase(args);
     if (newCase) {
+      const exposure = args.exposure;
+      timing = null;
+      if (exposure && Number.isFinite(exposure.ms)) {
+        const phase = exposure.shown ? "masked" : "waiting";
+        timing = { ms: exposure.ms, phase, start: null, last: null, shownMs: null, steady: 0 };
+      }
+      // A timed image is shown at the full range, as it comes (the reader's window stays
+      // stored for the untimed cases).
+      if (timing !== null) Object.assign(view, DEFAULT_WINDOW);
+      root.classList.toggle("timed", timing !== null);
       marking =
         args.marks && Number.isInteger(args.marks.scale)
           ? {
@@ -858,7 +947,10 @@
     layout();
     // A new case is painted at once (it shows with the next frame); anything else, like the
     // interactions, on the next animation frame.
-    if (newCase) paint();
+    if (newCase && timing !== null && timing.phase === "waiting") {
+      paint();
+      window.requestAnimationFrame(exposeFrame);
+    } else if (newCase) paint();
     else schedule();
   }
 
@@ -880,15 +972,21 @@
   // The on-screen help: what the mouse and the keys do here (slices only for stacks, the
   // answer keys and buttons only where the page has them).
   function writeHelp() {
-    const parts = [
-      "Drag: window (↔ width, ↕ level)",
-      "<kbd>Shift</kbd>+drag or right-drag: pan",
-      "<kbd>Ctrl</kbd>+wheel or pinch: zoom",
-    ];
-    if (maxSlices > 1) {
+    const parts =
+      timing !== null
+        ? ["The image is shown for a moment, then masked: answer from what you saw"]
+        : [
+            "Drag: window (↔ width, ↕ level)",
+            "<kbd>Shift</kbd>+drag or right-drag: pan",
+            "<kbd>Ctrl</kbd>+wheel or pinch: zoom",
+          ];
+    if (maxSlices > 1 && timing === null) {
       parts.push("wheel, <kbd>↑</kbd><kbd>↓</kbd>, <kbd>PgUp</kbd><kbd>PgDn</kbd>: slices");
     }
-    parts.push(marking === null ? "double-click: reset" : "Reset button: reset", "<kbd>I</kbd>: invert");
+    if (timing === null) {
+      const resetHelp = marking === null ? "double-click: reset" : "Reset button: reset";
+      parts.push(resetHelp, "<kbd>I</kbd>: invert");
+    }
     if (marking !== null) {
       parts.push(
         "click: mark a lesion (drag a mark to move it, a digit rates it, <kbd>Del</kbd> deletes it)",
@@ -913,7 +1011,12 @@
   }
 
   buildToolbar();
-  window.vttViewer = { view, stats, marks: () => (marking === null ? null : marking.marks) };
+  window.vttViewer = {
+    view,
+    stats,
+    marks: () => (marking === null ? null : marking.marks),
+    timing: () => (timing === null ? null : { ...timing }),
+  };
   window.addEventListener("message", (event) => {
     if (event.source !== window.parent || !event.data || event.data.type !== "streamlit:render") {
       return;
