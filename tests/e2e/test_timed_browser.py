@@ -75,8 +75,14 @@ def timed_study(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         yield code, url
 
 
-def masked(frame) -> None:
-    frame.wait_for_function("window.vttViewer.timing()?.phase === 'masked'", timeout=30_000)
+def masked(frame, cases: int) -> None:
+    """Wait until the viewer holds its `cases`-th case and has masked it. The page shows the
+    next case's number before the viewer receives it: the previous case is masked meanwhile."""
+    viewer = "window.vttViewer"
+    frame.wait_for_function(
+        f"{viewer}.stats.cases === {cases} && {viewer}.timing()?.phase === 'masked'",
+        timeout=30_000,
+    )
 
 
 def check_frames(observed: list[list], start: float, end: float) -> float:
@@ -112,14 +118,14 @@ def test_each_image_is_shown_for_its_exposure_then_masked(timed_study, browser):
     page.get_by_role("button", name="Start", exact=True).click()
     page.get_by_text("Case 1 of 2").wait_for()
     frame = viewer_frame(page)
-    masked(frame)
+    masked(frame, 1)
     settle(page)
     # The second case comes into the same viewer: watch its canvas from before it arrives.
     frame.evaluate(OBSERVE)
     page.keyboard.press("R")
     page.keyboard.press("Enter")
     page.get_by_text("Case 2 of 2").wait_for()
-    masked(frame)
+    masked(frame, 2)
     timing = frame.evaluate("window.vttViewer.timing()")
     frame_ms = check_frames(frame.evaluate("window.observed"), timing["start"], timing["last"])
     assert timing["shownMs"] == timing["last"] - timing["start"]
