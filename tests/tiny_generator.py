@@ -7,6 +7,7 @@ Importable from every test folder (tests/ is on sys.path through tests/conftest.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -21,9 +22,15 @@ from study.models import Asset, Job, JobState
 
 
 def synth(*args: str, cwd: Path) -> None:
-    """Run `python -m synth ARGS` in `cwd`; fail the test with its output when it fails."""
+    """Run `python -m synth ARGS` in `cwd`, PyTorch on one thread (two threads slow each other
+    down several times while the suite's other worker is busy); fail the test with its output
+    when it fails."""
     finished = subprocess.run(
-        [sys.executable, "-m", "synth", *args], cwd=cwd, capture_output=True, text=True
+        [sys.executable, "-m", "synth", *args],
+        cwd=cwd,
+        env=os.environ | {"OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
     )
     assert finished.returncode == 0, finished.stdout + finished.stderr
 

@@ -57,10 +57,13 @@ def picai(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def reproduce(home: Path, data: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    """`python -m study reproduce --quick` with its database and assets under `home`."""
+    """`python -m study reproduce --quick` with its database and assets under `home`. Its
+    generator subprocesses run PyTorch on one thread: with the suite's other worker busy on the
+    second core, two threads slow each other down several times (docs/benchmarks.md)."""
     env = os.environ | {
         "VTT_DATA_DIR": str(home / "instance"),
         "VTT_DATABASE_URL": f"sqlite:///{home / 'vtt.sqlite3'}",
+        "OMP_NUM_THREADS": "1",
     }
     env.pop("VTT_JOB_BROKER", None)
     return subprocess.run(

@@ -15,6 +15,10 @@ from synth.contract import DemoAssetsRequest, Sampling, read_checkpoint_info
 from synth.demo_assets import build_demo_assets, merge_manifests, trained_steps
 from synth.sample import write_samples
 
+# PyTorch on one thread (tests/synth/conftest.py): the pipeline trains, distils and samples in
+# this process, several times slower on two threads when the other core is busy.
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def rows(manifest: Path) -> list[dict[str, str]]:
     with manifest.open(newline="") as handle:

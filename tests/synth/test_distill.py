@@ -18,6 +18,10 @@ from synth.model import model_config
 from synth.progress import SilentProgress
 from synth.sample import make_scheduler
 
+# PyTorch on one thread (tests/synth/conftest.py): the student trains in this process, several
+# times slower on two threads when the other core is busy.
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 @pytest.fixture(scope="module")
 def teacher(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -40,8 +40,11 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def library(app_engine, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     """Imported images (32 px): real T2W of patients P0-P3, real DWI, synthetic T2W. The
-    threads that the app's start-up starts in this process to run jobs end with the test."""
+    threads that the app's start-up starts in this process to run jobs end with the test. The
+    generators that the jobs start train on one PyTorch thread: two slow each other down
+    several times while the suite's other worker is busy."""
     monkeypatch.setenv("VTT_DEVICE", "cpu")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     monkeypatch.delenv("VTT_JOB_BROKER", raising=False)
     rows = [AssetRow(Sequence.T2W, Origin.REAL, i % 2, f"P{i}") for i in range(4)]
     rows += [AssetRow(Sequence.DWI, Origin.REAL, 0, f"P{i}") for i in range(2)]
