@@ -18,3 +18,12 @@ def settle(page) -> None:
     """Wait until the script run (or fragment run) is over and no element is stale."""
     page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]')
     page.wait_for_function("!document.querySelector('[data-stale=\"true\"]')")
+
+
+def start_reading(browser, url: str, code: str, *, width: int = 1300):
+    """A new page (width x 900) signed in with the reader's code, past the Start button."""
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    page.set_default_timeout(90_000)
+    page.goto(f"{url}/?code={code}")
+    page.get_by_role("button", name="Start", exact=True).click()
+    return page

@@ -35,11 +35,19 @@ class SeededStudy:
 
 
 @pytest.fixture
-def seeded_study(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SeededStudy:
-    """Eight T2W images (generated, written as PNGs, imported) in an open four-case study."""
+def instance_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The app's data folder for this test (its SQLite database and assets), set for the
+    test's own process too."""
     data_dir = tmp_path / "instance"
     monkeypatch.setenv("VTT_DATA_DIR", str(data_dir))
     monkeypatch.delenv("VTT_DATABASE_URL", raising=False)
+    return data_dir
+
+
+@pytest.fixture
+def seeded_study(tmp_path: Path, instance_dir: Path) -> SeededStudy:
+    """Eight T2W images (generated, written as PNGs, imported) in an open four-case study."""
+    data_dir = instance_dir
     sources = tmp_path / "sources"
     sources.mkdir()
     rows, files, patients = [], [], []

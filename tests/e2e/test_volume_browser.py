@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from app_server import served_study
 from sqlalchemy import func, select
-from viewer_page import viewer_frame
+from viewer_page import start_reading, viewer_frame
 
 from study.db import open_database, transaction
 from study.design import StudyPlan, VolumeBlock
@@ -25,10 +25,7 @@ SLICES = 5
 
 
 @pytest.fixture
-def volume_study(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    data_dir = tmp_path / "instance"
-    monkeypatch.setenv("VTT_DATA_DIR", str(data_dir))
-    monkeypatch.delenv("VTT_DATABASE_URL", raising=False)
+def volume_study(tmp_path: Path, instance_dir: Path):
     engine = open_database()
     manifest = write_phantom(tmp_path / "real", patients=4, seed=31, size=64, slices=8)
     import_manifest(engine, manifest)
@@ -46,16 +43,13 @@ def volume_study(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         ),
     )
     log = tmp_path / "streamlit.log"
-    with served_study(engine, plan, "volume reader", data_dir, log) as (_, code, url):
+    with served_study(engine, plan, "volume reader", instance_dir, log) as (_, code, url):
         yield code, url
 
 
 def test_a_reader_scrolls_and_answers_a_volume_study(volume_study, browser):
     code, url = volume_study
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
-    page.set_default_timeout(90_000)
-    page.goto(f"{url}/?code={code}")
-    page.get_by_role("button", name="Start", exact=True).click()
+    page = start_reading(browser, url, code, width=1400)
     for number in range(1, CASES + 1):
         page.get_by_text(f"Case {number} of {CASES}").wait_for()
         page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]')
