@@ -1,6 +1,7 @@
 """One case's marks against its lesion outlines, for coordinators and analysts (never readers):
 each image of the case in gray, the outlines of its lesions, and every reader's marks (LL
-filled, NL open, labelled with reader and rating)."""
+filled, NL open, labelled with reader and rating). Of a volume case, the slices that hold an
+outline or a mark (the centre slices where none does), each named with its slice number."""
 
 from __future__ import annotations
 
@@ -13,11 +14,23 @@ from sqlalchemy.orm import selectinload
 
 from study.db import transaction
 from study.imaging.canonical import canonical_from_bytes
-from study.models import Case, CaseAsset
+from study.models import Case, CaseAsset, CaseKind
 from study.plots import layout
 from study.storage import AssetStore
 
 MARK_STYLE = {"LL": ("circle", "#2ca02c"), "NL": ("x-thin-open", "#d62728")}
+PANELS_PER_ROW = 4
+Panel = tuple[str, int, np.ndarray, list]
+
+
+def _volume_panels(views: list[Panel], marks: pd.DataFrame) -> list[Panel]:
+    """The slices of a volume case with an outline or a mark; the centre slices if none."""
+    marked = set(zip(marks["viewport"], marks["slice"], strict=True))
+    shown = [view for view in views if view[3] or (view[0], view[1]) in marked]
+    if shown:
+        return shown
+    centre = {name: max(i for n, i, _, _ in views if n == name) // 2 for name, _, _, _ in views}
+    return [view for view in views if view[1] == centre[view[0]]]
 
 
 def case_marks_figure(
@@ -33,21 +46,31 @@ def case_marks_figure(
         )
         if case is None:
             raise ValueError(f"there is no case {public_id}")
+        kind = case.kind
         views = [
             (
                 view.viewport,
+                view.slice,
                 canonical_from_bytes(store.read(view.asset.canonical_sha256, ".npy")),
                 [lesion["outline"] for lesion in view.asset.lesions or ()],
             )
-            for view in case.views
+            for view in sorted(case.views, key=lambda v: (v.position, v.slice))
         ]
-    figure = make_subplots(rows=1, cols=len(views), subplot_titles=[name for name, _, _ in views])
     marks = points[points["case"] == public_id]
-    for column, (viewport, image, outlines) in enumerate(views, start=1):
+    if kind == CaseKind.VOLUME:
+        views = _volume_panels(views, marks)
+    columns = min(len(views), PANELS_PER_ROW)
+    rows = -(-len(views) // columns)
+    titles = [
+        f"{name} slice {index + 1}" if kind == CaseKind.VOLUME else name
+        for name, index, _, _ in views
+    ]
+    figure = make_subplots(rows=rows, cols=columns, subplot_titles=titles)
+    for panel, (viewport, index, image, outlines) in enumerate(views):
+        row, column = divmod(panel, columns)
+        place = {"row": row + 1, "col": column + 1}
         figure.add_trace(
-            go.Heatmap(z=image, colorscale="gray", showscale=False, hoverinfo="skip"),
-            row=1,
-            col=column,
+            go.Heatmap(z=image, colorscale="gray", showscale=False, hoverinfo="skip"), **place
         )
         for number, outline in enumerate(outlines, start=1):
             line = np.asarray(outline, dtype=float)
@@ -58,14 +81,13 @@ def case_marks_figure(
                     mode="lines",
                     line={"color": "#ffbf00", "width": 2},
                     name=f"lesion {number}",
-                    showlegend=column == 1,
+                    showlegend=panel == 0,
                 ),
-                row=1,
-                col=column,
+                **place,
             )
-        here = marks[marks["viewport"] == viewport]
-        for kind, part in here.groupby("kind", sort=True):
-            symbol, colour = MARK_STYLE[str(kind)]
+        here = marks[(marks["viewport"] == viewport) & (marks["slice"] == index)]
+        for kind_of_mark, part in here.groupby("kind", sort=True):
+            symbol, colour = MARK_STYLE[str(kind_of_mark)]
             figure.add_trace(
                 go.Scatter(
                     x=part["col"],
@@ -77,13 +99,12 @@ def case_marks_figure(
                     ],
                     textposition="top center",
                     textfont={"color": colour},
-                    name=f"{kind} marks",
-                    showlegend=column == 1,
+                    name=f"{kind_of_mark} marks",
+                    showlegend=panel == 0,
                 ),
-                row=1,
-                col=column,
+                **place,
             )
-        anchor = "x" if column == 1 else f"x{column}"
-        figure.update_yaxes(autorange="reversed", scaleanchor=anchor, row=1, col=column)
-        figure.update_xaxes(showgrid=False, row=1, col=column)
+        anchor = "x" if panel == 0 else f"x{panel + 1}"
+        figure.update_yaxes(autorange="reversed", scaleanchor=anchor, **place)
+        figure.update_xaxes(showgrid=False, **place)
     return layout(figure, f"Case {public_id}: marks against the lesion outlines")

@@ -7,9 +7,13 @@ cases left out) are scored with `study.localisation.score_marks` against the cas
 - a case with a lesion whose outline is known (an asset imported with a mask, or generated with
   the lesion-mask condition) is abnormal, with the lesions of its first image that has outlines
   (both images of a paired case show the same slice), each of weight 1/n;
+- a volume case is abnormal with the lesions of its first viewport whose every slice has a
+  mask: a lesion is the stack of its regions on consecutive slices
+  (`study.localisation.volume_lesions`), and a mark localises it on the slice it was placed on;
 - a case with a lesion but no outline (a synthetic image of a generator without the mask
-  condition, a picture imported without a mask) is scored for presence only: it is left out of
-  the FROC tables and counted, as is a case without lesion truth.
+  condition, a picture imported without a mask, a stack with a slice without one) is scored
+  for presence only: it is left out of the FROC tables and counted, as is a case without
+  lesion truth.
 
 The tolerance comes from the study's settings: `localisation_tolerance_mm` (default 5 mm) where
 the image's pixel spacing is known (an asset that records where it lies in the patient), and
@@ -36,9 +40,19 @@ from study.db import transaction
 from study.imaging.errors import VTTError
 from study.imaging.lesions import lesion_regions
 from study.imaging.mask import mask_from_bytes
-from study.localisation import LesionTruth, Localisation, score_marks
+from study.localisation import LesionTruth, Localisation, score_marks, volume_lesions
 from study.marks import load_marks
-from study.models import Answer, Asset, Case, CaseAsset, Question, QuestionKind, Reader, Study
+from study.models import (
+    Answer,
+    Asset,
+    Case,
+    CaseAsset,
+    CaseKind,
+    Question,
+    QuestionKind,
+    Reader,
+    Study,
+)
 from study.storage import AssetStore
 
 DEFAULT_TOLERANCE_MM = 5.0
@@ -50,6 +64,7 @@ POINT_COLUMNS = [
     "reader",
     "case",
     "viewport",
+    "slice",
     "row",
     "col",
     "kind",
@@ -74,8 +89,8 @@ class LocalisationTables:
     # (reader, case) pairs answered: an FROC analysis needs every reader on every case.
     read: pd.DataFrame = field(repr=False)
     tolerance: dict[str, float] = field(default_factory=dict)
-    # Every scored mark where it was placed: treatment, reader, case, viewport, row, col,
-    # kind, lesion, rating (for showing marks against the outlines).
+    # Every scored mark where it was placed: treatment, reader, case, viewport, slice, row,
+    # col, kind, lesion, rating (for showing marks against the outlines).
     points: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
 
 
@@ -92,21 +107,41 @@ def tolerances(settings: Mapping[str, Any] | None) -> dict[str, float]:
     return values
 
 
+def _spacing(asset: Asset) -> tuple[float, float] | None:
+    return (asset.spacing_row_mm, asset.spacing_col_mm) if asset.plane is not None else None
+
+
+def _slice_lesions(asset: Asset, store: AssetStore) -> list[tuple[int, np.ndarray]]:
+    """(label, region) of each lesion of a slice with a mask, in the order of its outlines."""
+    if not asset.lesions:
+        return []
+    labels = mask_from_bytes(store.read(asset.mask_sha256, ".npy"))
+    found = [lesion["label"] for lesion in asset.lesions]
+    return list(zip(found, lesion_regions(labels, found), strict=True))
+
+
 def _truth(case: Case, store: AssetStore) -> LesionTruth | None:
-    """The case's lesions on its first image with outlines; None when there is none."""
+    """The case's lesions on its first image (or stack) with outlines; None when there is
+    none. The reference grid is that image's: the other viewports map onto it."""
     shapes = {view.viewport: (view.asset.rows, view.asset.cols) for view in case.views}
     if case.lesion == 0:
         return LesionTruth((), None, shapes)
+    if case.kind == CaseKind.VOLUME:
+        stacks: dict[str, list[CaseAsset]] = {}
+        for view in sorted(case.views, key=lambda v: (v.position, v.slice)):
+            stacks.setdefault(view.viewport, []).append(view)
+        for stack in stacks.values():
+            if all(view.asset.mask_sha256 for view in stack):
+                slices = [_slice_lesions(view.asset, store) for view in stack]
+                lesions = volume_lesions(slices)
+                if lesions:
+                    return LesionTruth(tuple(lesions), _spacing(stack[0].asset), shapes)
+        return None
     for view in case.views:
         asset: Asset = view.asset
         if asset.mask_sha256 and asset.lesions:
-            labels = mask_from_bytes(store.read(asset.mask_sha256, ".npy"))
-            regions = lesion_regions(labels, [lesion["label"] for lesion in asset.lesions])
-            spacing = (
-                (asset.spacing_row_mm, asset.spacing_col_mm) if asset.plane is not None else None
-            )
-            # The reference grid is this image's: the other viewports map onto it.
-            return LesionTruth(tuple(regions), spacing, shapes)
+            regions = [region for _, region in _slice_lesions(asset, store)]
+            return LesionTruth(tuple(regions), _spacing(asset), shapes)
     return None
 
 
@@ -185,6 +220,7 @@ def localisation_tables(
                             "reader": alias,
                             "case": case.public_id,
                             "viewport": scored.mark.viewport,
+                            "slice": scored.mark.slice,
                             "row": scored.mark.row,
                             "col": scored.mark.col,
                             "kind": scored.kind.value,

@@ -90,11 +90,6 @@ def check_question(spec: QuestionSpec) -> None:
         )
     if len(spec.options) < 2:
         raise QuestionError(f"'{spec.wording}': a choice needs at least two options")
-    if spec.kind == QuestionKind.LESION_MARKS and CaseKind.VOLUME.value in spec.applies_to:
-        raise QuestionError(
-            f"'{spec.wording}': lesion marks are scored on single and paired images; marks on "
-            "volumes (lesions across slices) are not scored yet, so they are not asked there"
-        )
 
 
 LIKERT_5 = ("1", "2", "3", "4", "5")
@@ -135,7 +130,7 @@ TEMPLATES: dict[str, tuple[QuestionSpec, ...]] = {
             "Click each suspected lesion and rate how sure you are (1 = barely suspicious, "
             "5 = certain); submit without marks if you see none.",
             LIKERT_5,
-            applies_to=(CaseKind.SINGLE.value, CaseKind.PAIRED.value),
+            applies_to=(CaseKind.SINGLE.value, CaseKind.PAIRED.value, CaseKind.VOLUME.value),
         ),
     ),
     "Informed and uninformed phases": (

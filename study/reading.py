@@ -13,7 +13,7 @@ a `Viewport` is for server-side rendering only.
 from __future__ import annotations
 
 import random
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -492,6 +492,15 @@ def _check_value(question: Question, value: str) -> str:
     return value
 
 
+def _viewport_shapes(case: Case) -> dict[str, ViewportShape]:
+    """Each viewport's image size and number of slices (a volume case's stack)."""
+    slices = Counter(view.viewport for view in case.views)
+    return {
+        view.viewport: ViewportShape(view.asset.rows, view.asset.cols, slices[view.viewport])
+        for view in case.views
+    }
+
+
 def _check_marks_on_case(
     case: Case, questions: Mapping[int, Question], cleaned: Mapping[int, str]
 ) -> None:
@@ -501,9 +510,7 @@ def _check_marks_on_case(
         question = questions[qid]
         if question.kind != QuestionKind.LESION_MARKS:
             continue
-        shapes = shapes or {
-            view.viewport: ViewportShape(view.asset.rows, view.asset.cols) for view in case.views
-        }
+        shapes = shapes or _viewport_shapes(case)
         try:
             check_marks(load_marks(value, scale=len(question.options)), shapes)
         except MarkError as error:

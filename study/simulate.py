@@ -71,21 +71,25 @@ def _call(evidence: float, criterion: float) -> tuple[bool, int]:
 
 @dataclass(frozen=True)
 class Spots:
-    """Where a simulated reader may mark a case: its first viewport's name and size, and the
-    centres (row, col) of the lesions outlined on it."""
+    """Where a simulated reader may mark a case: its first viewport's name and size, the slice
+    it marks on (in a volume, the slice where the outlined lesions are largest), and the
+    centres (row, col) of the lesions outlined on that slice."""
 
     viewport: str
     rows: int
     cols: int
     lesions: tuple[tuple[float, float], ...]
+    slice: int = 0
 
 
 def _spots(case: Case) -> Spots | None:
     if not case.views:
         return None
-    view = case.views[0]
+    first = min(case.views, key=lambda view: view.position).viewport
+    stack = sorted((v for v in case.views if v.viewport == first), key=lambda v: v.slice)
+    view = max(stack, key=lambda v: sum(lesion["voxels"] for lesion in v.asset.lesions or ()))
     centres = tuple(tuple(lesion["centroid"]) for lesion in view.asset.lesions or ())
-    return Spots(view.viewport, view.asset.rows, view.asset.cols, centres)  # type: ignore[arg-type]
+    return Spots(view.viewport, view.asset.rows, view.asset.cols, centres, view.slice)  # type: ignore[arg-type]
 
 
 def _marks(reader: SimulatedReader, spots: Spots, scale: int, rng: random.Random) -> str:
@@ -98,12 +102,20 @@ def _marks(reader: SimulatedReader, spots: Spots, scale: int, rng: random.Random
         if evidence > 0:
             rating = min(scale, 1 + math.floor(evidence / 0.5))
             marks.append(
-                Mark(spots.viewport, 0, row + rng.gauss(0, 1), col + rng.gauss(0, 1), rating)
+                Mark(
+                    spots.viewport,
+                    spots.slice,
+                    row + rng.gauss(0, 1),
+                    col + rng.gauss(0, 1),
+                    rating,
+                )
             )
     for _ in range(sum(rng.random() < 0.3 for _ in range(2))):
         row = rng.uniform(-0.5, spots.rows - 0.5)
         col = rng.uniform(-0.5, spots.cols - 0.5)
-        marks.append(Mark(spots.viewport, 0, row, col, rng.randint(1, max(1, scale // 2))))
+        marks.append(
+            Mark(spots.viewport, spots.slice, row, col, rng.randint(1, max(1, scale // 2)))
+        )
     # A mark a pixel off a lesion at the image's edge stays on the image.
     return dump_marks(
         [

@@ -8,7 +8,13 @@ import json
 import numpy as np
 import pytest
 
-from study.localisation import LesionTruth, Localisation, distance_to_region, score_marks
+from study.localisation import (
+    LesionTruth,
+    Localisation,
+    distance_to_region,
+    score_marks,
+    volume_lesions,
+)
 from study.marks import (
     MAX_MARKS,
     Mark,
@@ -21,7 +27,7 @@ from study.marks import (
     to_display,
 )
 from study.models import QuestionKind
-from study.questions import LIKERT_5, QuestionError, QuestionSpec, check_question
+from study.questions import LIKERT_5, TEMPLATES, QuestionSpec, check_question
 
 
 def mark(row: float, col: float, rating: int = 3, viewport: str = "image") -> Mark:
@@ -159,9 +165,49 @@ def test_a_negative_tolerance_is_refused():
         score_marks([], LesionTruth((), None, {}), tolerance=-1)
 
 
-def test_marks_are_not_asked_on_volumes():
-    with pytest.raises(QuestionError, match=r"marks on volumes .* are not scored yet"):
-        check_question(QuestionSpec(QuestionKind.LESION_MARKS, "Mark the lesions", LIKERT_5))
-    check_question(
-        QuestionSpec(QuestionKind.LESION_MARKS, "Mark", LIKERT_5, applies_to=("single",))
-    )
+def stack(slices: int, placed: dict[int, np.ndarray]) -> list[list[tuple[int, np.ndarray]]]:
+    """A stack's lesions per slice, label 1: `placed` maps a slice to its region."""
+    return [[(1, placed[index])] if index in placed else [] for index in range(slices)]
+
+
+def test_a_lesion_across_slices_is_one_lesion_localised_on_any_of_its_slices():
+    # Lesion 1 on slices 1 and 2 (its square moves a pixel between them, still touching);
+    # lesion 2 on slice 4 alone, at the same place: a slice apart, it is another lesion.
+    first, moved = square(20, 20, 5, 5, 3), square(20, 20, 6, 6, 3)
+    regions = volume_lesions(stack(5, {1: first, 2: moved, 4: first}))
+    assert [(r.shape, int(r.sum()), list(np.nonzero(r.any(axis=(1, 2)))[0])) for r in regions] == [
+        ((5, 20, 20), 18, [1, 2]),
+        ((5, 20, 20), 9, [4]),
+    ]
+    truth = LesionTruth(tuple(regions), None, {"T2W": (20, 20), "ADC": (20, 20)})
+    marks = [
+        Mark("T2W", 2, 8.0, 8.0, 4),  # on lesion 1's second slice: its LL
+        Mark("ADC", 1, 5.0, 5.0, 2),  # lesion 1 again, on the other slice and viewport: NL
+        Mark("T2W", 0, 6.0, 6.0, 5),  # where the lesions lie, but on a slice without one
+        Mark("T2W", 4, 6.0, 6.0, 3),  # lesion 2
+        Mark("T2W", 7, 6.0, 6.0, 5),  # beyond the stack
+    ]
+    scored = score_marks(marks, truth, tolerance=0)
+    assert [(s.kind.value, s.lesion) for s in scored] == [
+        ("LL", 1),
+        ("NL", None),
+        ("NL", None),
+        ("LL", 2),
+        ("NL", None),
+    ]
+    assert [s.distance for s in scored] == [0.0, 0.0, np.inf, 0.0, np.inf]
+    # The tolerance reaches across the plane, not into the next slice.
+    assert score_marks([Mark("T2W", 2, 9.5, 6.0, 3)], truth, tolerance=1.0)[0].lesion == 1
+    assert score_marks([Mark("T2W", 3, 7.0, 7.0, 3)], truth, tolerance=100.0)[0].lesion is None
+
+
+def test_regions_of_two_labels_are_two_lesions_even_where_they_touch():
+    first, second = square(10, 10, 2, 2, 2), square(10, 10, 4, 4, 2)
+    regions = volume_lesions([[(1, first), (2, second)], [(2, first)]])
+    assert [int(r.sum()) for r in regions] == [4, 8]
+    assert volume_lesions([[], []]) == []
+
+
+def test_marks_may_be_asked_on_every_kind_of_case():
+    check_question(QuestionSpec(QuestionKind.LESION_MARKS, "Mark the lesions", LIKERT_5))
+    assert "volume" in TEMPLATES["Lesion localisation"][0].applies_to

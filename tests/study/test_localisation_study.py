@@ -7,15 +7,27 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
-from PIL import Image
+from pictures import Picture, square_lesion, write_pictures
+from sqlalchemy import select
 
-from study.design import DesignError, SingleBlock, StudyPlan, create_study, open_study
+from study.db import transaction
+from study.design import (
+    DesignError,
+    SingleBlock,
+    StudyPlan,
+    VolumeBlock,
+    create_study,
+    open_study,
+)
 from study.imaging.types import Sequence
 from study.importer import import_manifest
+from study.localisation_cases import case_marks_figure
 from study.localisation_results import localisation_results
 from study.localisation_study import LocalisationError, localisation_tables, tolerances
 from study.marks import Mark, dump_marks
+from study.models import Asset, Case, CaseAsset
 from study.questions import TEMPLATES
 from study.readers import add_reader
 from study.reading import ReadingError, next_case, record_answer
@@ -34,20 +46,14 @@ def write_cases(folder, *, second_lesion: bool = True) -> None:
     """Four real T2W pictures: two with a lesion (a mask with one 4 x 4 lesion at rows and
     cols 10..13, one with a second one unless `second_lesion` is False), two without."""
     rng = np.random.default_rng(3)
-    rows = ["path,origin,sequence,lesion,patient_id,mask"]
+    pictures = []
     for i in range(4):
         image = (rng.random((SIZE, SIZE)) * 60000).astype(np.uint16)
-        Image.fromarray(image).save(folder / f"image-{i}.png")
-        labels = np.zeros((SIZE, SIZE), np.uint8)
-        if i == 0:
-            labels[10:14, 10:14] = 1
-        if i == 1:
-            labels[10:14, 10:14] = 1
-            if second_lesion:
-                labels[20:24, 24:28] = 1
-        Image.fromarray(labels).save(folder / f"mask-{i}.png")
-        rows.append(f"image-{i}.png,real,T2W,,P{i},mask-{i}.png")
-    (folder / "manifest.csv").write_text("\n".join(rows) + "\n")
+        labels = square_lesion(SIZE, 10) if i < 2 else np.zeros((SIZE, SIZE), np.uint8)
+        if i == 1 and second_lesion:
+            labels[20:24, 24:28] = 1
+        pictures.append(Picture(f"image-{i}", image, f"P{i}", labels))
+    write_pictures(folder, pictures)
 
 
 @pytest.fixture
@@ -104,12 +110,8 @@ def test_marks_are_scored_against_the_stored_outlines(engine, marked_study):
 
 def test_a_case_with_a_lesion_but_no_outline_is_scored_for_presence_only(engine, tmp_path):
     image = (np.random.default_rng(0).random((SIZE, SIZE)) * 60000).astype(np.uint16)
-    for i in range(2):
-        Image.fromarray(image + i).save(tmp_path / f"image-{i}.png")
-    (tmp_path / "manifest.csv").write_text(
-        "path,origin,sequence,lesion,patient_id\n"
-        "image-0.png,real,T2W,1,P0\nimage-1.png,real,T2W,0,P1\n"
-    )
+    pictures = [Picture(f"image-{i}", image + i, f"P{i}", lesion=str(1 - i)) for i in range(2)]
+    write_pictures(tmp_path, pictures)
     store = AssetStore(tmp_path / "assets")
     import_manifest(engine, tmp_path / "manifest.csv", store=store)
     plan = StudyPlan(
@@ -285,3 +287,121 @@ def test_one_lesion_per_case_adds_the_lroc(engine, tmp_path):
     assert alroc.to_dict() == {"A": pytest.approx(0.5), "B": 0.0}
     (row,) = [b for b in localisation_blocks(results) if type(b).__name__ == "FigureRow"]
     assert [f.key for f in row.figures] == ["wAFROC-real", "FROC-real", "LROC-real"]
+
+
+def write_volumes(folder) -> None:
+    """Four real T2W stacks of three slices with masks: V0's lesion on slices 2 and 3 (rows and
+    cols 8..11), V1's on slice 1 (rows and cols 14..17), none in V2 and V3."""
+    rng = np.random.default_rng(8)
+    lesions = {("V0", 1): 8, ("V0", 2): 8, ("V1", 0): 14}
+    pictures = []
+    for patient in ("V0", "V1", "V2", "V3"):
+        for index in range(3):
+            image = (rng.random((SIZE, SIZE)) * 60000).astype(np.uint16)
+            top = lesions.get((patient, index))
+            labels = np.zeros((SIZE, SIZE), np.uint8) if top is None else square_lesion(SIZE, top)
+            pictures.append(
+                Picture(f"{patient}-{index}", image, patient, labels, slice_index=index)
+            )
+    write_pictures(folder, pictures)
+
+
+@pytest.fixture
+def volume_study(engine, tmp_path):
+    write_volumes(tmp_path)
+    store = AssetStore(tmp_path / "assets")
+    import_manifest(engine, tmp_path / "manifest.csv", store=store, min_lesion_voxels=1)
+    plan = StudyPlan(
+        "Volume localisation",
+        TEMPLATES["Lesion localisation"],
+        (VolumeBlock((Sequence.T2W,), cases=4, slices=None, synthetic_share=0.0),),
+        settings={"localisation_tolerance_px": 0.0},
+    )
+    study_id = create_study(engine, plan)
+    open_study(engine, study_id)
+    with transaction(engine) as session:
+        patients = dict(
+            session.execute(
+                select(Case.public_id, Asset.patient_id)
+                .join(CaseAsset, CaseAsset.case_id == Case.id)
+                .join(Asset, Asset.id == CaseAsset.asset_id)
+                .where(Case.study_id == study_id)
+                .distinct()
+            ).all()
+        )
+    return study_id, add_reader(engine, study_id, "A").reader_id, store, patients
+
+
+def test_marks_on_volumes_localise_a_lesion_on_any_of_its_slices_once(engine, volume_study):
+    study_id, reader, store, patients = volume_study
+    marks = [
+        Mark("T2W", 1, 9.5, 9.5, 5),  # V0's lesion on its first slice
+        Mark("T2W", 2, 9.5, 9.5, 4),  # the same lesion on its next slice: once is enough
+        Mark("T2W", 0, 15.5, 15.5, 3),  # V1's lesion
+    ]
+    view = next_case(engine, reader)
+    (question,) = view.questions
+    assert [len(viewport.slice_sha256s) for viewport in view.viewports] == [3]
+    beyond = dump_marks([Mark("T2W", 3, 9.5, 9.5, 5)])
+    with pytest.raises(ReadingError, match="on slice 4; the viewport has 3"):
+        record_answer(engine, reader, view.public_id, {question.id: beyond}, 1)
+    answer_all(engine, reader, lambda view: dump_marks(marks))
+
+    tables = localisation_tables(engine, study_id, store=store)
+    assert tables.presence_only == () and tables.no_truth == ()
+    truth = tables.truth.assign(patient=tables.truth["case"].map(patients))
+    assert dict(zip(truth["patient"], truth["lesions"], strict=True)) == {
+        "V0": 1,
+        "V1": 1,
+        "V2": 0,
+        "V3": 0,
+    }
+    scored = tables.points.assign(patient=tables.points["case"].map(patients))
+    kinds = {
+        (row.patient, row.slice): (row.kind, None if pd.isna(row.lesion) else int(row.lesion))
+        for row in scored.itertuples()
+    }
+    assert kinds == {
+        ("V0", 1): ("LL", 1),
+        ("V0", 2): ("NL", None),
+        ("V0", 0): ("NL", None),
+        ("V1", 1): ("NL", None),
+        ("V1", 2): ("NL", None),
+        ("V1", 0): ("LL", 1),
+        **{(patient, index): ("NL", None) for patient in ("V2", "V3") for index in range(3)},
+    }
+
+    # The coordinators' view of a case: the slices with an outline or a mark.
+    case = {patient: public_id for public_id, patient in patients.items()}
+    titles = [
+        [annotation.text for annotation in figure.layout.annotations]
+        for figure in (
+            case_marks_figure(engine, case["V0"], tables.points, store=store),
+            case_marks_figure(engine, case["V0"], tables.points.iloc[:0], store=store),
+            case_marks_figure(engine, case["V2"], tables.points.iloc[:0], store=store),
+        )
+    ]
+    assert titles == [
+        ["T2W slice 1", "T2W slice 2", "T2W slice 3"],
+        ["T2W slice 2", "T2W slice 3"],
+        ["T2W slice 2"],
+    ]
+
+
+def test_simulated_readers_mark_volumes_on_the_slice_where_the_lesion_is_largest(
+    engine, volume_study
+):
+    study_id, _, store, patients = volume_study
+    simulate_answers(engine, study_id, seed=4)
+    tables = localisation_tables(engine, study_id, store=store)
+    scored = tables.points.assign(patient=tables.points["case"].map(patients))
+    where = sorted(zip(scored["patient"], scored["slice"], scored["kind"], strict=True))
+    # Seeded: both lesions found, on the slice where each is largest (V0's first on a tie);
+    # one false mark on V0 and one on each normal stack.
+    assert where == [
+        ("V0", 1, "LL"),
+        ("V0", 1, "NL"),
+        ("V1", 0, "LL"),
+        ("V2", 0, "NL"),
+        ("V3", 0, "NL"),
+    ]
