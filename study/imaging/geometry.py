@@ -155,6 +155,19 @@ def coverage(grid: Grid, onto: Grid) -> np.ndarray:
     return inside.reshape(inside.shape[0], -1).mean(axis=1)
 
 
+def uncovered_slices(indices: Iterable[int], covered: Iterable[bool]) -> str | None:
+    """The slices of `indices` that `covered` (per slice, in order) marks uncovered, in words
+    ("slice 3", "slices 3, 4"); None when every slice is covered.
+
+    >>> uncovered_slices([2, 3, 4], [True, False, False])
+    'slices 3, 4'
+    """
+    missing = [index for index, inside in zip(indices, covered, strict=True) if not inside]
+    if not missing:
+        return None
+    return f"slice{'s' if len(missing) > 1 else ''} {', '.join(map(str, missing))}"
+
+
 def _vector(values: Iterable[float]) -> Vector:
     x, y, z = (float(v) for v in values)
     return (x, y, z)

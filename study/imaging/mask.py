@@ -30,7 +30,7 @@ import numpy as np
 from PIL import Image
 
 from study.imaging.errors import ImagingError, one_line
-from study.imaging.geometry import Grid, coverage, resample
+from study.imaging.geometry import Grid, coverage, resample, uncovered_slices
 from study.imaging.lesions import LesionOutline, LesionRule, find_lesions, is_positive
 from study.imaging.load import Volume, is_picture, load_slices, load_volume
 from study.imaging.types import Lesion
@@ -189,12 +189,11 @@ def _fit(mask: Volume, grid: Grid | None, indices: list[int], image: Path) -> np
             f"of the imported slices (mask: {_describe(mask.grid)}; image: {_describe(grid)}); "
             "is it another patient's, or written without the image's geometry?"
         )
-    if not covered.all():
-        missing = [i for i, c in zip(indices, covered, strict=True) if not c]
+    missing = uncovered_slices(indices, covered)
+    if missing:
         raise ImagingError(
-            f"{mask.path}: the mask does not reach slice{'s' if len(missing) > 1 else ''} "
-            f"{', '.join(map(str, missing))} of {image}, whose truth is then unknown; give a "
-            "mask that covers them, or choose other slices"
+            f"{mask.path}: the mask does not reach {missing} of {image}, whose truth is then "
+            "unknown; give a mask that covers them, or choose other slices"
         )
     return resample(mask.array, mask.grid, target, nearest=True)
 

@@ -26,7 +26,7 @@ import hashlib
 import numpy as np
 
 from study.imaging.errors import ImagingError
-from study.imaging.geometry import coverage, resample
+from study.imaging.geometry import coverage, resample, uncovered_slices
 from study.imaging.load import Volume
 from study.imaging.types import Sequence
 
@@ -68,11 +68,10 @@ def resample_onto(volume: Volume, reference: Volume, indices: list[int]) -> np.n
     assert volume.grid is not None and reference.grid is not None
     target = reference.grid.take(indices[0], indices[-1] + 1)
     covered = coverage(volume.grid, target) > 0
-    if not covered.all():
-        missing = [i for i, c in zip(indices, covered, strict=True) if not c]
+    missing = uncovered_slices(indices, covered)
+    if missing:
         raise ImagingError(
-            f"{volume.path}: does not reach slice{'s' if len(missing) > 1 else ''} "
-            f"{', '.join(map(str, missing))} of the T2W volume {reference.path}, on whose "
-            "slices it is shown; choose T2W slices that both cover (its row's 'slices')"
+            f"{volume.path}: does not reach {missing} of the T2W volume {reference.path}, on "
+            "whose slices it is shown; choose T2W slices that both cover (its row's 'slices')"
         )
     return resample(volume.array, volume.grid, target, nearest=False)
