@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 
-def viewer_frame(page):
-    """The viewer component's frame once it has painted (AssertionError after 10 s)."""
+def viewer_frame(page, cases: int | None = None):
+    """The viewer component's frame once it has painted (AssertionError after 10 s), and, given
+    `cases`, once it has received that many cases: the page shows the next case's number and
+    finishes its run before the viewer has taken the case in (marks placed or keys pressed
+    meanwhile would go to the case before)."""
     page.wait_for_selector("iframe")
+    ready = "window.vttViewer?.stats.paints > 0"
+    if cases is not None:
+        ready += f" && window.vttViewer.stats.cases === {cases}"
     for _ in range(200):
         frames = [f for f in page.frames if "/component/" in f.url]
-        if frames and frames[0].evaluate("window.vttViewer?.stats.paints > 0"):
+        if frames and frames[0].evaluate(ready):
             return frames[0]
         page.wait_for_timeout(50)
-    raise AssertionError("the viewer never painted")
+    raise AssertionError(f"the viewer never painted (case {cases})")
 
 
 def settle(page) -> None:

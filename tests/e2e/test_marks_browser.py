@@ -66,7 +66,7 @@ def test_a_reader_marks_lesions_with_mouse_and_keyboard(marks_study, browser):
     for number in range(1, 5):
         page.get_by_text(f"Case {number} of 4").wait_for()
         settle(page)
-        frame = viewer_frame(page)
+        frame = viewer_frame(page, number)
         box = frame.locator("canvas").first.bounding_box()
         canvas = page.frame_locator("iframe").first.locator("canvas").first
         target = canvas.bounding_box()
@@ -149,7 +149,7 @@ def test_a_reader_scrolls_to_the_lesion_slice_and_marks_it(volume_marks_study, b
     for number in (1, 2):
         page.get_by_text(f"Case {number} of 2").wait_for()
         settle(page)
-        frame = viewer_frame(page)
+        frame = viewer_frame(page, number)
         box = frame.locator("canvas").first.bounding_box()
         # Every case: one notch of the wheel to the last slice, a mark at the lesion's place.
         page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)

@@ -53,7 +53,7 @@ def test_a_reader_scrolls_and_answers_a_volume_study(volume_study, browser):
     for number in range(1, CASES + 1):
         page.get_by_text(f"Case {number} of {CASES}").wait_for()
         page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]')
-        frame = viewer_frame(page)
+        frame = viewer_frame(page, number)
         slice_text = frame.locator(".overlay.slice")
         # Both stacks open on their middle slice and scroll together.
         assert slice_text.all_inner_texts() == [f"slice 3 / {SLICES}"] * 2
