@@ -36,6 +36,7 @@ import pandas as pd
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import selectinload
 
+from study.case_stacks import case_stacks
 from study.db import transaction
 from study.imaging.errors import VTTError
 from study.imaging.lesions import lesion_regions
@@ -127,10 +128,7 @@ def _truth(case: Case, store: AssetStore) -> LesionTruth | None:
     if case.lesion == 0:
         return LesionTruth((), None, shapes)
     if case.kind == CaseKind.VOLUME:
-        stacks: dict[str, list[CaseAsset]] = {}
-        for view in sorted(case.views, key=lambda v: (v.position, v.slice)):
-            stacks.setdefault(view.viewport, []).append(view)
-        for stack in stacks.values():
+        for stack in case_stacks(case).values():
             if all(view.asset.mask_sha256 for view in stack):
                 slices = [_slice_lesions(view.asset, store) for view in stack]
                 lesions = volume_lesions(slices)

@@ -13,7 +13,7 @@ a `Viewport` is for server-side rendering only.
 from __future__ import annotations
 
 import random
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -23,6 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, contains_eager, joinedload
 from sqlalchemy.sql.base import ExecutableOption
 
+from study.case_stacks import case_stacks
 from study.case_truth import real_side
 from study.db import transaction
 from study.imaging.errors import VTTError
@@ -326,12 +327,8 @@ def _viewports(case: Case) -> tuple[Viewport, ...]:
     """One viewport per viewport name, in position order; a volume case's viewport lists its
     slices in stack order and stands for its centre slice."""
     kind = CaseKind(case.kind)
-    by_name: dict[str, list[CaseAsset]] = {}
-    for view in case.views:
-        by_name.setdefault(view.viewport, []).append(view)
     viewports = []
-    for name, views in by_name.items():
-        stack = sorted(views, key=lambda view: view.slice)
+    for name, stack in case_stacks(case).items():
         shown = stack[len(stack) // 2].asset
         viewports.append(
             Viewport(
@@ -494,10 +491,11 @@ def _check_value(question: Question, value: str) -> str:
 
 def _viewport_shapes(case: Case) -> dict[str, ViewportShape]:
     """Each viewport's image size and number of slices (a volume case's stack)."""
-    slices = Counter(view.viewport for view in case.views)
     return {
-        view.viewport: ViewportShape(view.asset.rows, view.asset.cols, slices[view.viewport])
-        for view in case.views
+        viewport.name: ViewportShape(
+            viewport.rows, viewport.cols, max(1, len(viewport.slice_sha256s))
+        )
+        for viewport in _viewports(case)
     }
 
 

@@ -25,6 +25,7 @@ from statistics import NormalDist
 
 from sqlalchemy import Engine, select
 
+from study.case_stacks import case_stacks
 from study.db import transaction
 from study.imaging.types import Origin
 from study.marks import Mark, dump_marks
@@ -85,8 +86,7 @@ class Spots:
 def _spots(case: Case) -> Spots | None:
     if not case.views:
         return None
-    first = min(case.views, key=lambda view: view.position).viewport
-    stack = sorted((v for v in case.views if v.viewport == first), key=lambda v: v.slice)
+    stack = next(iter(case_stacks(case).values()))
     view = max(stack, key=lambda v: sum(lesion["voxels"] for lesion in v.asset.lesions or ()))
     centres = tuple(tuple(lesion["centroid"]) for lesion in view.asset.lesions or ())
     return Spots(view.viewport, view.asset.rows, view.asset.cols, centres, view.slice)  # type: ignore[arg-type]

@@ -56,19 +56,27 @@ def write_cases(folder, *, second_lesion: bool = True) -> None:
     write_pictures(folder, pictures)
 
 
-@pytest.fixture
-def marked_study(engine, tmp_path):
-    write_cases(tmp_path)
-    store = AssetStore(tmp_path / "assets")
-    import_manifest(engine, tmp_path / "manifest.csv", store=store, min_lesion_voxels=1)
+def open_marks_study(engine, folder, block, *, tolerance_px: float) -> tuple[int, AssetStore]:
+    """The pictures of `folder`'s manifest imported (a lesion from one voxel) into a store
+    there, and an open one-block study asking for lesion marks: (its id, the store)."""
+    store = AssetStore(folder / "assets")
+    import_manifest(engine, folder / "manifest.csv", store=store, min_lesion_voxels=1)
     plan = StudyPlan(
         "Localisation",
         TEMPLATES["Lesion localisation"],
-        (SingleBlock(Sequence.T2W, 4, synthetic_share=0.0),),
-        settings={"localisation_tolerance_px": 1.0},
+        (block,),
+        settings={"localisation_tolerance_px": tolerance_px},
     )
     study_id = create_study(engine, plan)
     open_study(engine, study_id)
+    return study_id, store
+
+
+@pytest.fixture
+def marked_study(engine, tmp_path):
+    write_cases(tmp_path)
+    block = SingleBlock(Sequence.T2W, 4, synthetic_share=0.0)
+    study_id, store = open_marks_study(engine, tmp_path, block, tolerance_px=1.0)
     readers = [add_reader(engine, study_id, alias).reader_id for alias in ("A", "B")]
     return study_id, readers, store
 
@@ -309,16 +317,8 @@ def write_volumes(folder) -> None:
 @pytest.fixture
 def volume_study(engine, tmp_path):
     write_volumes(tmp_path)
-    store = AssetStore(tmp_path / "assets")
-    import_manifest(engine, tmp_path / "manifest.csv", store=store, min_lesion_voxels=1)
-    plan = StudyPlan(
-        "Volume localisation",
-        TEMPLATES["Lesion localisation"],
-        (VolumeBlock((Sequence.T2W,), cases=4, slices=None, synthetic_share=0.0),),
-        settings={"localisation_tolerance_px": 0.0},
-    )
-    study_id = create_study(engine, plan)
-    open_study(engine, study_id)
+    block = VolumeBlock((Sequence.T2W,), cases=4, slices=None, synthetic_share=0.0)
+    study_id, store = open_marks_study(engine, tmp_path, block, tolerance_px=0.0)
     with transaction(engine) as session:
         patients = dict(
             session.execute(
